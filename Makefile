@@ -1,0 +1,48 @@
+# kefu-flow: `make up` starts the product, `make test` runs the tests. Both set themselves up.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+POSTGRES_TEST_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
+
+.PHONY: up test test-sqlite test-postgres bench lint format clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+## Start Prefect server, runner, inbox API, mail sink and the demo organisation (Ctrl-C stops).
+up: $(STAMP)
+	$(BIN)/python -m launch
+
+## Lint, then the whole suite on SQLite, then again on PostgreSQL when one answers (always in CI).
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(MAKE) test-sqlite
+	@if [ -n "$$CI" ] || $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(subst postgresql+psycopg,postgresql,$(POSTGRES_TEST_URL))').close()" 2>/dev/null; then \
+		$(MAKE) test-postgres; \
+	else echo "PostgreSQL not reachable at $(POSTGRES_TEST_URL): skipped the PostgreSQL run"; fi
+
+test-sqlite: $(STAMP)
+	$(BIN)/pytest
+
+test-postgres: $(STAMP)
+	KEFU_TEST_POSTGRES_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest
+
+## Benchmarks: figures and ratios against a baseline measured in the same run.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) data

@@ -1,0 +1,38 @@
+"""`python -m bench [turnaround|sla] [--postgres URL]`: run benchmarks and print their figures."""
+
+import argparse
+import sys
+
+from bench.environment import drop, prepare
+from launch.processes import free_port
+
+
+def main() -> None:
+    """Run the chosen benchmarks, each in a fresh database."""
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("which", nargs="*", default=["turnaround", "sla"])
+    parser.add_argument("--postgres", help="PostgreSQL server URL to run the database part on")
+    args = parser.parse_args()
+    prefect_port = free_port()
+    url = prepare(prefect_port, args.postgres)
+    try:
+        # Imported after prepare(): Prefect and the settings read the environment on import.
+        if "sla" in args.which:
+            from bench.sla_sweep import run as run_sla
+
+            emit(run_sla())
+        if "turnaround" in args.which:
+            from bench.turnaround import run as run_turnaround
+
+            emit(run_turnaround(prefect_port))
+    finally:
+        drop(url, args.postgres)
+
+
+def emit(lines: list[str]) -> None:
+    sys.stdout.write("\n".join(lines) + "\n\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Settings for every process of kefu-flow, read from KEFU_* environment variables."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+# A time of day, "HH:MM".
+CLOCK_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
+# Public, so only for development and tests; production refuses it.
+DEVELOPMENT_SECRET_KEY = "kefu-flow-development-secret-key"
+
+
+class Settings(BaseSettings):
+    """Everything a kefu-flow process needs to know about its surroundings."""
+
+    model_config = SettingsConfigDict(env_prefix="KEFU_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = PROJECT_ROOT / "data"
+    database_url: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+    default_locale: Literal["zh_CN", "en"] = "zh_CN"
+    default_timezone: str = "Asia/Shanghai"
+
+    api_token_hours: int = Field(default=12, ge=1)
+    # A completion whose resume failed is retried by the sweep after this many seconds, so the
+    # sweep never races the inbox's own immediate resume.
+    resume_retry_after_seconds: int = Field(default=30, ge=0)
+
+    # Outgoing mail. The URL carries the SMTP password, so it is a secret and never logged.
+    smtp_url: SecretStr | None = None
+    mail_from: str = "kefu-flow <kefu@localhost>"
+    outbox_max_attempts: int = Field(default=5, ge=1)
+    outbox_batch_size: int = Field(default=200, ge=1)
+    # A message left "sending" longer than this ended in an unknown state (the process died
+    # mid-send); it is not re-sent blindly.
+    outbox_sending_lease_seconds: int = Field(default=300, ge=10)
+
+    # Signs the deep links in notifications (and anything else that needs signing). The default
+    # is public, so it is refused outside development and test.
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    task_link_max_age_days: int = Field(default=14, ge=1)
+
+    # WeCom (企业微信). The base URL is a setting so tests can point it at a local server. The
+    # corp secret and the group-bot keys are secrets: the corp secret comes from
+    # KEFU_WECOM_CORP_SECRET (or the Prefect Secret block named below), a bot's key from
+    # KEFU_WECOM_BOT_<NAME>; tables hold only the bot's name.
+    wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
+    wecom_corp_id: str | None = None
+    wecom_agent_id: int | None = None
+    wecom_corp_secret: SecretStr | None = None
+    wecom_corp_secret_block: str | None = None
+    wecom_timeout_seconds: float = Field(default=10.0, gt=0)
+    # WeCom allows 20 messages a minute per group bot; the overflow waits for the next minute.
+    wecom_bot_messages_per_minute: int = Field(default=20, ge=1)
+
+    # Default quiet hours ("HH:MM", site time) for people without their own, e.g. 22:00 and
+    # 07:30; urgent messages ignore them. Off unless set: the 24-hour front desk works nights.
+    quiet_hours_start: str | None = Field(default=None, pattern=CLOCK_PATTERN)
+    quiet_hours_end: str | None = Field(default=None, pattern=CLOCK_PATTERN)
+    # When set, low-urgency messages to one person are held this many seconds and a burst goes
+    # out as one message (120 is a good value); unset, every message goes out on its own.
+    notify_merge_window_seconds: int | None = Field(default=None, ge=0)
+    # The daily digest: site time of day, and the working calendar that says which days count.
+    digest_time: str = Field(default="08:30", pattern=CLOCK_PATTERN)
+    digest_calendar: str = "day_shift"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_key(self) -> "Settings":
+        if (
+            self.environment not in ("development", "test")
+            and self.secret_key.get_secret_value() == DEVELOPMENT_SECRET_KEY
+        ):
+            raise ValueError("set KEFU_SECRET_KEY: the default secret key is public")
+        return self
+
+    @model_validator(mode="after")
+    def _default_database(self) -> "Settings":
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'kefu.db'}"
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment."""
+    return Settings()

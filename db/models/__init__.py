@@ -1,0 +1,45 @@
+"""All ORM models, imported here so that Alembic and the session see every table."""
+
+from db.models.channels import BotSendWindow as BotSendWindow
+from db.models.channels import GroupBot as GroupBot
+from db.models.channels import NotificationPreference as NotificationPreference
+from db.models.complaint import Complaint
+from db.models.inbox_task import InboxTask, TaskPause, TaskState
+from db.models.onboarding import ExamAttempt as ExamAttempt
+from db.models.onboarding import NewHire as NewHire
+from db.models.onboarding import OnboardingState as OnboardingState
+from db.models.onboarding import PointEntry as PointEntry
+from db.models.onboarding import Retraining as Retraining
+from db.models.onboarding import TrainingDay as TrainingDay
+from db.models.outbox import DeliveryState, OutboxMessage
+from db.models.people import ApiToken, Role, Site, User, UserRole
+from db.models.process import Event, Process, ProcessKind, ProcessState
+from db.models.resignation import HandoverItem as HandoverItem
+from db.models.resignation import KbArticle as KbArticle
+from db.models.resignation import KbArticleTag as KbArticleTag
+from db.models.resignation import KnowledgeSession as KnowledgeSession
+from db.models.resignation import Resignation as Resignation
+from db.models.training_plan import AssessmentResult as AssessmentResult
+from db.models.training_plan import AttendanceRecord as AttendanceRecord
+from db.models.training_plan import TrainingPlan as TrainingPlan
+from db.models.training_plan import TrainingPlanDecision as TrainingPlanDecision
+from db.models.training_plan import TrainingPlanVersion as TrainingPlanVersion
+from db.models.training_plan import TrainingSession as TrainingSession
+
+__all__ = [
+    "ApiToken",
+    "Complaint",
+    "DeliveryState",
+    "Event",
+    "InboxTask",
+    "OutboxMessage",
+    "Process",
+    "ProcessKind",
+    "ProcessState",
+    "Role",
+    "Site",
+    "TaskPause",
+    "TaskState",
+    "User",
+    "UserRole",
+]

@@ -1,0 +1,310 @@
+"""The task inbox: open a human step's task, and let people claim, hand on and complete it."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.models import InboxTask, Process, Role, TaskState, User
+from domain.errors import Conflict, Forbidden, Invalid
+from domain.events import record_event
+from domain.people import get_user, users_with_role
+from domain.sla import start_clock
+from domain.steps import HumanRequest, HumanStep
+from domain.task_access import get_task, may_act, may_manage, readable_tasks
+from domain.validation import validate_form
+from notify.outbox import enqueue
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which slice of the readable tasks to list."""
+
+    scope: str = "mine"  # mine | queue | team | all
+    state: TaskState | None = TaskState.OPEN
+    process_kind: str | None = None
+    due_before: datetime | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def list_tasks(
+    session: Session, user: User, criteria: TaskFilter, now: datetime
+) -> list[InboxTask]:
+    """Return the tasks `user` may see in the chosen scope, soonest due first."""
+    statement = readable_tasks(user)
+    if criteria.scope == "mine":
+        statement = statement.where(InboxTask.assignee_id == user.id)
+    elif criteria.scope == "queue":
+        statement = statement.where(
+            InboxTask.assignee_id.is_(None),
+            InboxTask.site_id == user.site_id,
+            InboxTask.candidate_role.in_([r.role for r in user.roles]),
+        )
+    elif criteria.scope == "team" and not user.manages:
+        raise Forbidden("Only shift leads and managers can see the team's tasks")
+    if criteria.state is not None:
+        statement = statement.where(InboxTask.state == criteria.state)
+    if criteria.state == TaskState.OPEN:
+        statement = statement.where(InboxTask.available_from <= now)
+    if criteria.process_kind:
+        statement = statement.join(Process).where(Process.kind == criteria.process_kind)
+    if criteria.due_before:
+        statement = statement.where(InboxTask.due_at <= criteria.due_before)
+    statement = statement.order_by(InboxTask.due_at.asc().nulls_last(), InboxTask.id)
+    return list(session.scalars(statement.limit(criteria.limit).offset(criteria.offset)))
+
+
+def open_task(
+    session: Session, step: HumanStep[Any], request: HumanRequest, flow_run_id: str, now: datetime
+) -> InboxTask:
+    """Create the inbox task of one step occurrence, once; a replay returns the existing task."""
+    existing = session.scalar(
+        select(InboxTask).where(
+            InboxTask.flow_run_id == flow_run_id, InboxTask.step_key == request.key
+        )
+    )
+    if existing is not None:
+        return existing
+    task = InboxTask(
+        process_id=request.process_id,
+        flow_run_id=flow_run_id,
+        step_key=request.key,
+        step=step.name,
+        site_id=request.site_id,
+        assignee_id=request.assignee_id,
+        candidate_role=request.candidate_role,
+        owner_of_record_id=request.owner_of_record_id,
+        available_from=request.available_from or now,
+        due_at=request.due_at,
+        context=request.context or {},
+        created_at=now,
+    )
+    if step.sla_target is not None and request.sla_ladder is not None:
+        start_clock(task, request.sla_ladder, step.sla_target, request.sla_started_at or now, now)
+    session.add(task)
+    session.flush()
+    session.execute(
+        update(Process).where(Process.id == request.process_id).values(current_step=step.name)
+    )
+    record_event(
+        session,
+        process_id=request.process_id,
+        task_id=task.id,
+        kind="task_opened",
+        at=now,
+        data={"step": step.name, "assignee_id": task.assignee_id, "role": task.candidate_role},
+    )
+    if task.available_from <= now:
+        announce(session, task, step, now)
+    # Otherwise the sweep announces it when it opens (onboarding day N opens on working day N).
+    return task
+
+
+def announce(session: Session, task: InboxTask, step: HumanStep[Any], now: datetime) -> None:
+    """Tell the task's holders it is theirs now, once."""
+    task.announced_at = now
+    notify_holders(session, task, step, event="task_assigned", dedup=f"task:{task.id}:assigned")
+
+
+def notify_holders(
+    session: Session, task: InboxTask, step: HumanStep[Any], *, event: str, dedup: str
+) -> None:
+    """Tell whoever now holds `task` (its assignee, or everyone in its role queue)."""
+    if task.assignee_id is not None:
+        recipients = [get_user(session, task.assignee_id)]
+    else:
+        recipients = users_with_role(session, task.site_id, Role(task.candidate_role or ""))
+    enqueue(
+        session,
+        event=event,
+        recipients=recipients,
+        context=task_message_context(task, step),
+        dedup_key=dedup,
+        process_id=task.process_id,
+        task_id=task.id,
+    )
+
+
+def task_message_context(task: InboxTask, step: HumanStep[Any]) -> dict[str, Any]:
+    """Return what a notification about `task` shows."""
+    return {
+        "step_title": step.title,
+        "process_subject": task.process.subject,
+        "due_at": task.due_at,
+    }
+
+
+def claim(session: Session, user: User, task_id: int, now: datetime) -> InboxTask:
+    """Take an unclaimed task from the user's role queue; a second claimer gets a conflict."""
+    task = get_task(session, user, task_id)
+    if task.candidate_role is None or not user.has_role(Role(task.candidate_role)):
+        raise Forbidden("This task is not in your role's queue")
+    if task.site_id != user.site_id:
+        raise Forbidden("This task belongs to another site")
+    won = session.execute(
+        update(InboxTask)
+        .where(
+            InboxTask.id == task_id,
+            InboxTask.state == TaskState.OPEN,
+            InboxTask.assignee_id.is_(None),
+        )
+        .values(assignee_id=user.id)
+    ).rowcount
+    if not won:
+        raise Conflict("The task is already claimed or no longer open")
+    record_event(
+        session,
+        process_id=task.process_id,
+        task_id=task.id,
+        kind="task_claimed",
+        at=now,
+        actor_id=user.id,
+    )
+    session.refresh(task)
+    return task
+
+
+def unclaim(session: Session, user: User, task_id: int, now: datetime) -> InboxTask:
+    """Put a claimed task back into its role queue, as its holder or a manager."""
+    task = get_task(session, user, task_id)
+    if task.assignee_id != user.id and not may_manage(user, task):
+        raise Forbidden("Only the holder or a manager can release this task")
+    if task.candidate_role is None:
+        raise Conflict("This task has no role queue to return to; reassign it instead")
+    holder = task.assignee_id
+    released = session.execute(
+        update(InboxTask)
+        .where(
+            InboxTask.id == task_id,
+            InboxTask.state == TaskState.OPEN,
+            InboxTask.assignee_id == holder,
+            InboxTask.assignee_id.is_not(None),
+        )
+        .values(assignee_id=None)
+    ).rowcount
+    if not released:
+        raise Conflict("The task is not claimed or no longer open")
+    record_event(
+        session,
+        process_id=task.process_id,
+        task_id=task.id,
+        kind="task_unclaimed",
+        at=now,
+        actor_id=user.id,
+        data={"from_user_id": holder},
+    )
+    session.refresh(task)
+    return task
+
+
+def reassign(
+    session: Session,
+    user: User,
+    task_id: int,
+    to_user_id: int,
+    reason: str,
+    step: HumanStep[Any],
+    now: datetime,
+) -> InboxTask:
+    """Give an open task to another person at its site, as a manager; audited and notified."""
+    task = get_task(session, user, task_id)
+    if not may_manage(user, task):
+        raise Forbidden("Only shift leads and managers can reassign tasks")
+    if not reason.strip():
+        raise Invalid.field("reason", "A reason is required")
+    target = session.get(User, to_user_id)
+    if target is None or not target.active:
+        raise Invalid.field("to_user_id", "No active user with this id")
+    if target.site_id != task.site_id:
+        raise Invalid.field("to_user_id", "This person works at another site")
+    holder = task.assignee_id
+    moved = session.execute(
+        update(InboxTask)
+        .where(
+            InboxTask.id == task_id,
+            InboxTask.state == TaskState.OPEN,
+            InboxTask.assignee_id.is_(None) if holder is None else InboxTask.assignee_id == holder,
+        )
+        .values(assignee_id=target.id)
+    ).rowcount
+    if not moved:
+        raise Conflict("The task changed meanwhile; reload and try again")
+    event = record_event(
+        session,
+        process_id=task.process_id,
+        task_id=task.id,
+        kind="task_reassigned",
+        at=now,
+        actor_id=user.id,
+        data={"from_user_id": holder, "to_user_id": target.id, "reason": reason},
+    )
+    session.refresh(task)
+    assert event is not None
+    notify_holders(
+        session, task, step, event="task_assigned", dedup=f"task:{task.id}:event:{event.id}"
+    )
+    return task
+
+
+def complete(
+    session: Session,
+    user: User,
+    task_id: int,
+    payload: Mapping[str, Any],
+    steps: Mapping[str, HumanStep[Any]],
+    now: datetime,
+) -> InboxTask:
+    """Validate and record a person's decision on a task; exactly one completion ever wins."""
+    task = get_task(session, user, task_id)
+    if task.state != TaskState.OPEN:
+        raise Conflict("The task is already completed")
+    if not may_act(user, task):
+        raise Forbidden("This task is assigned to someone else")
+    if task.available_from > now:
+        raise Conflict("This task opens later")
+    decision = validate_form(steps[task.step].form, payload)
+    result = decision.model_dump(mode="json")
+    done = session.execute(
+        update(InboxTask)
+        .where(InboxTask.id == task_id, InboxTask.state == TaskState.OPEN)
+        .values(
+            state=TaskState.DONE,
+            result=result,
+            completed_by_id=user.id,
+            completed_at=now,
+            assignee_id=task.assignee_id or user.id,
+        )
+    ).rowcount
+    if not done:
+        raise Conflict("The task is already completed")
+    record_event(
+        session,
+        process_id=task.process_id,
+        task_id=task.id,
+        kind="task_completed",
+        at=now,
+        actor_id=user.id,
+        data={"step": task.step, "result": result},
+    )
+    session.refresh(task)
+    return task
+
+
+def unresumed_tasks(session: Session, completed_before: datetime, limit: int = 100) -> list[int]:
+    """Return ids of completed tasks whose flow run was not told yet, oldest first."""
+    return list(
+        session.scalars(
+            select(InboxTask.id)
+            .where(
+                InboxTask.state == TaskState.DONE,
+                InboxTask.resumed_at.is_(None),
+                InboxTask.completed_at <= completed_before,
+            )
+            .order_by(InboxTask.completed_at)
+            .limit(limit)
+        )
+    )

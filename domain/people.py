@@ -1,0 +1,79 @@
+"""People: password checks, API tokens, and looking users up for assignment."""
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from pwdlib import PasswordHash
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.models import ApiToken, Role, User, UserRole
+from domain.errors import NotAuthenticated, NotFound
+
+password_hasher = PasswordHash.recommended()
+# Verifying against a fixed hash when the user is unknown keeps the response time the same,
+# so timing does not reveal which usernames exist.
+_UNKNOWN_USER_HASH = password_hasher.hash("kefu-flow-unknown-user")
+
+
+def hash_password(password: str) -> str:
+    """Return the Argon2 hash of `password`."""
+    return password_hasher.hash(password)
+
+
+def authenticate(session: Session, username: str, password: str) -> User:
+    """Return the active user with these credentials, or raise NotAuthenticated."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        password_hasher.verify(password, _UNKNOWN_USER_HASH)
+        raise NotAuthenticated("Wrong username or password")
+    if not password_hasher.verify(password, user.password_hash) or not user.active:
+        raise NotAuthenticated("Wrong username or password")
+    return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, now: datetime, lifetime: timedelta) -> str:
+    """Create a bearer token for `user`; only its digest is stored."""
+    token = secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_digest=_digest(token), expires_at=now + lifetime))
+    return token
+
+
+def user_for_token(session: Session, token: str, now: datetime) -> User:
+    """Return the active user a bearer token belongs to, or raise NotAuthenticated."""
+    api_token = session.scalar(select(ApiToken).where(ApiToken.token_digest == _digest(token)))
+    if api_token is None or api_token.revoked or api_token.expires_at <= now:
+        raise NotAuthenticated("The token is missing, expired or revoked")
+    if not api_token.user.active:
+        raise NotAuthenticated("This account is disabled")
+    return api_token.user
+
+
+def revoke_tokens(session: Session, user: User) -> None:
+    """Revoke every token of `user` (on logout or when the account is disabled)."""
+    session.execute(update(ApiToken).where(ApiToken.user_id == user.id).values(revoked=True))
+
+
+def get_user(session: Session, user_id: int) -> User:
+    """Return the user with `user_id`, or raise NotFound."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("User {user_id} does not exist", user_id=user_id)
+    return user
+
+
+def users_with_role(session: Session, site_id: int, role: Role) -> list[User]:
+    """Return the active users at `site_id` who hold `role`."""
+    return list(
+        session.scalars(
+            select(User)
+            .join(UserRole)
+            .where(User.site_id == site_id, User.active, UserRole.role == role)
+            .order_by(User.id)
+        )
+    )

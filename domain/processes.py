@@ -1,0 +1,45 @@
+"""Processes as people see them: who may look at one, and its story so far."""
+
+from sqlalchemy import exists, false, or_, select
+from sqlalchemy.orm import Session
+
+from db.models import Complaint, Event, InboxTask, Process, Role, TaskState, User
+from domain.errors import NotFound
+from domain.task_access import readable_tasks
+
+
+def get_process(session: Session, user: User, process_id: str) -> Process:
+    """Return the process if `user` may see it: they started, own, manage or work on it."""
+    statement = select(Process).where(Process.id == process_id)
+    if not user.has_role(Role.OPS_ADMIN):
+        works_on_it = readable_tasks(user).where(InboxTask.process_id == Process.id).exists()
+        owns_it = exists().where(
+            Complaint.process_id == Process.id, Complaint.owner_of_record_id == user.id
+        )
+        manages_it = Process.site_id == user.site_id if user.manages else false()
+        statement = statement.where(
+            or_(Process.started_by_id == user.id, works_on_it, owns_it, manages_it)
+        )
+    process = session.scalar(statement)
+    if process is None:
+        raise NotFound("Process {process_id} does not exist", process_id=process_id)
+    return process
+
+
+def open_tasks(session: Session, process_id: str) -> list[InboxTask]:
+    """Return the process's open tasks."""
+    return list(
+        session.scalars(
+            select(InboxTask)
+            .where(InboxTask.process_id == process_id, InboxTask.state == TaskState.OPEN)
+            .order_by(InboxTask.id)
+        )
+    )
+
+
+def event_actors(session: Session, events: list[Event]) -> dict[int, str]:
+    """Return the display names of the people who acted in `events`."""
+    ids = {e.actor_id for e in events if e.actor_id is not None}
+    if not ids:
+        return {}
+    return dict(session.execute(select(User.id, User.display_name).where(User.id.in_(ids))).all())

@@ -1,0 +1,350 @@
+"""SLA clocks on inbox tasks: set the due time when a task opens, warn, escalate, remind, pause.
+
+The rules (ladders, calendars, moments) are plain functions in rules/sla.py; this module applies
+their verdicts to rows, records events and queues notifications, all in the caller's transaction.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import InboxTask, Role, TaskPause, TaskState, User
+from domain.errors import Conflict, Forbidden, Invalid
+from domain.events import record_event
+from domain.people import get_user, users_with_role
+from domain.steps import HumanStep
+from domain.task_access import get_task, may_act
+from notify.outbox import enqueue
+from rules.calendar import WorkingCalendar, load_calendars
+from rules.sla import (
+    ClockFacts,
+    Ladder,
+    PausedSpan,
+    PauseReason,
+    SlaBook,
+    SweepVerdict,
+    TargetKind,
+    TierRole,
+    check_pause,
+    load_ladders,
+    sweep,
+)
+
+# Work left over at `now` waits until after this moment (any later tick).
+NEXT_TICK = timedelta(seconds=1)
+
+
+@lru_cache
+def calendars() -> dict[str, WorkingCalendar]:
+    """Return the working calendars, loaded and validated once per process."""
+    return load_calendars()
+
+
+@lru_cache
+def sla_book() -> SlaBook:
+    """Return the SLA ladders, loaded and validated once per process."""
+    return load_ladders(calendars=calendars())
+
+
+def ladder_key(process: str, category: str, urgency: str) -> str:
+    """Return the key of the ladder that governs a case of this category and urgency."""
+    return sla_book().ladder_for(process, category, urgency).key
+
+
+def _ladder(task: InboxTask) -> Ladder:
+    assert task.sla_ladder is not None
+    process, category, urgency = task.sla_ladder.split("/")
+    return sla_book().ladder_for(process, category, urgency)
+
+
+def clock_facts(task: InboxTask) -> ClockFacts:
+    """Return what the rules need to know about a task's clock."""
+    assert task.sla_started_at is not None
+    return ClockFacts(
+        started_at=task.sla_started_at,
+        pauses=[PausedSpan(p.started_at, p.ended_at, PauseReason(p.reason)) for p in task.pauses],
+        tier=TierRole(task.tier),
+        escalated_at=task.escalated_at,
+        warned_at=task.warned_at,
+        reminded_at=task.reminded_at,
+    )
+
+
+def verdict(task: InboxTask, now: datetime) -> SweepVerdict | None:
+    """Return the rules' verdict on a task's clock at `now`, or None if it runs no SLA."""
+    if task.sla_ladder is None or task.sla_target is None or task.sla_started_at is None:
+        return None
+    return sweep(_ladder(task), TargetKind(task.sla_target), clock_facts(task), now, calendars())
+
+
+def start_clock(
+    task: InboxTask, ladder: str, target: str, started_at: datetime, now: datetime
+) -> None:
+    """Set a new task's SLA clock and due time (which rule computed it is kept too)."""
+    if sla_book().ladder_for(*ladder.split("/")).target(TargetKind(target)) is None:
+        return  # this ladder sets no such target (e.g. no on-site arrival for a consultation)
+    task.sla_ladder, task.sla_target, task.sla_started_at = ladder, target, started_at
+    task.tier = task.tier or TierRole.STAFF  # the column default is applied only on insert
+    _refresh_clock(task, now)
+
+
+def _refresh_clock(task: InboxTask, now: datetime) -> None:
+    judged = verdict(task, now)
+    if judged is None:
+        return
+    if judged.due is not None:
+        task.due_at, task.sla_rule = judged.due.at, judged.due.rule
+    # A verdict already due (a late sweep) is checked at once; otherwise at its next moment.
+    pending = judged.warn or judged.escalate_to is not None or judged.remind
+    task.next_check_at = now if pending else judged.next_check_at(now)
+
+
+def due_for_check(session: Session, now: datetime, limit: int) -> list[int]:
+    """Return ids of open tasks whose clock may need action at `now` (an index range scan)."""
+    return list(
+        session.scalars(
+            select(InboxTask.id)
+            .where(InboxTask.state == TaskState.OPEN, InboxTask.next_check_at <= now)
+            .order_by(InboxTask.next_check_at)
+            .limit(limit)
+        )
+    )
+
+
+def apply_clock(
+    session: Session, task_id: int, now: datetime, steps: Mapping[str, HumanStep[Any]]
+) -> list[str]:
+    """Warn, escalate one tier or remind, as the rules say at `now`; return what was done."""
+    task = session.scalar(
+        select(InboxTask).where(InboxTask.id == task_id).with_for_update(of=InboxTask)
+    )
+    if task is None or task.state != TaskState.OPEN:
+        return []
+    judged = verdict(task, now)
+    done: list[str] = []
+    if judged is not None and judged.warn:
+        _warn(session, task, now, judged, steps)
+        done.append("warned")
+    if judged is not None and judged.escalate_to is not None:
+        _escalate(session, task, judged.escalate_to, now, judged, steps)
+        done.append(f"escalated:{judged.escalate_to}")
+    elif judged is not None and judged.remind:
+        _remind(session, task, now, judged, steps)
+        done.append("reminded")
+    _refresh_clock(task, now)
+    if task.next_check_at is not None and task.next_check_at <= now:
+        # One tier per tick, so every tier is told: a sweep that fell behind catches up a tier
+        # a minute instead of jumping to the top.
+        task.next_check_at = now + NEXT_TICK
+    return done
+
+
+def _holders(session: Session, task: InboxTask) -> list[User]:
+    if task.assignee_id is not None:
+        return [get_user(session, task.assignee_id)]
+    return users_with_role(session, task.site_id, Role(task.candidate_role or ""))
+
+
+def _context(task: InboxTask, steps: Mapping[str, HumanStep[Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "step_title": steps[task.step].title,
+        "process_subject": task.process.subject,
+        "due_at": task.due_at,
+        **extra,
+    }
+
+
+def _warn(
+    session: Session,
+    task: InboxTask,
+    now: datetime,
+    judged: SweepVerdict,
+    steps: Mapping[str, HumanStep[Any]],
+) -> None:
+    key = f"task:{task.id}:warn:{task.sla_target}:{task.tier}"
+    data = {
+        "target": task.sla_target,
+        "due_at": _iso(task.due_at),
+        "rule": judged.warning.rule if judged.warning else None,
+    }
+    if not _record_once(session, task, "sla_warning", now, data, key):
+        return
+    task.warned_at = now
+    holders = _holders(session, task)
+    holder_name = holders[0].display_name if len(holders) == 1 else None
+    context = _context(
+        task, steps, holder_name=holder_name, reason=task.sla_rule or "", tier=_tier_number(task)
+    )
+    _tell(session, task, "task_due_soon", holders, context, key)
+
+
+def _escalate(
+    session: Session,
+    task: InboxTask,
+    to_role: TierRole,
+    now: datetime,
+    judged: SweepVerdict,
+    steps: Mapping[str, HumanStep[Any]],
+) -> None:
+    key = f"task:{task.id}:tier:{to_role}"
+    previous = _holders(session, task)
+    from_name = previous[0].display_name if task.assignee_id is not None else task.candidate_role
+    reason = judged.next_tier.rule if judged.next_tier else task.sla_rule or ""
+    data = {
+        "from_user_id": task.assignee_id,
+        "from_role": task.candidate_role,
+        "from_tier": task.tier,
+        "to_role": str(to_role),
+        "owner_of_record_id": task.owner_of_record_id,
+        "reason": reason,
+    }
+    if not _record_once(session, task, "task_escalated", now, data, key):
+        return
+    # The next tier's queue receives the task; the owner of record stays on it (首问负责).
+    task.tier, task.candidate_role, task.assignee_id = str(to_role), str(to_role), None
+    task.escalated_at, task.warned_at = now, None
+    session.flush()
+    told = {u.id: u for u in [*users_with_role(session, task.site_id, Role(to_role)), *previous]}
+    if task.owner_of_record_id is not None:
+        told.setdefault(task.owner_of_record_id, get_user(session, task.owner_of_record_id))
+    context = _context(
+        task, steps, from_name=from_name, to_name=ROLE_TITLES[to_role], reason=reason,
+        tier=_tier_number(task),
+    )  # fmt: skip
+    _tell(session, task, "task_escalated", list(told.values()), context, key)
+
+
+def _remind(
+    session: Session,
+    task: InboxTask,
+    now: datetime,
+    judged: SweepVerdict,
+    steps: Mapping[str, HumanStep[Any]],
+) -> None:
+    moment = judged.next_reminder.at if judged.next_reminder else now
+    key = f"task:{task.id}:remind:{moment.isoformat()}"
+    data = {"tier": task.tier, "due_at": _iso(task.due_at)}
+    if not _record_once(session, task, "sla_reminder", now, data, key):
+        return
+    task.reminded_at = now
+    context = _context(
+        task, steps, from_name=None, to_name=ROLE_TITLES[TierRole(task.tier)],
+        reason=task.sla_rule or "", tier=_tier_number(task),
+    )  # fmt: skip
+    _tell(session, task, "task_escalated", _holders(session, task), context, key)
+
+
+def _record_once(
+    session: Session, task: InboxTask, kind: str, now: datetime, data: dict[str, Any], key: str
+) -> bool:
+    event = record_event(
+        session, process_id=task.process_id, task_id=task.id, kind=kind, at=now, data=data,
+        dedup_key=key,
+    )  # fmt: skip
+    return event is not None
+
+
+def _tell(
+    session: Session,
+    task: InboxTask,
+    event: str,
+    recipients: list[User],
+    context: dict[str, Any],
+    key: str,
+) -> None:
+    enqueue(
+        session, event=event, recipients=recipients, context=context, dedup_key=key,
+        process_id=task.process_id, task_id=task.id,
+    )  # fmt: skip
+
+
+def _tier_number(task: InboxTask) -> int:
+    return TierRole(task.tier).rank
+
+
+# How a tier is named to the people told about an escalation.
+ROLE_TITLES = {
+    TierRole.STAFF: "首问责任人",
+    TierRole.SHIFT_LEAD: "客服班长",
+    TierRole.SUPERVISOR: "客服主管",
+    TierRole.SITE_MANAGER: "管理处经理",
+    TierRole.QUALITY: "品质部",
+}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def pause_clock(
+    session: Session, user: User, task_id: int, reason: str, note: str, now: datetime
+) -> InboxTask:
+    """Stop a task's SLA clock for a reason from the fixed list; audited."""
+    task = get_task(session, user, task_id)
+    if not may_act(user, task):
+        raise Forbidden("Only the holder of the task can pause its clock")
+    if task.state != TaskState.OPEN or task.sla_ladder is None:
+        raise Conflict("This task has no running SLA clock")
+    try:
+        pause_reason = PauseReason(reason)
+        check_pause(_ladder(task), pause_reason)
+    except ValueError:
+        allowed = ", ".join(_ladder(task).pause_on)
+        raise Invalid.field("reason", "Must be one of: {expected}", expected=allowed) from None
+    if any(p.ended_at is None for p in task.pauses):
+        raise Conflict("The clock is already paused")
+    task.pauses.append(
+        TaskPause(reason=pause_reason, note=note, started_at=now, started_by_id=user.id)
+    )
+    task.next_check_at = None  # nothing is due while the clock stands still
+    data = {"reason": str(pause_reason), "note": note}
+    record_event(
+        session, process_id=task.process_id, task_id=task.id, kind="sla_paused", at=now,
+        actor_id=user.id, data=data,
+    )  # fmt: skip
+    session.flush()
+    return task
+
+
+def resume_clock(session: Session, user: User, task_id: int, now: datetime) -> InboxTask:
+    """Restart a paused clock; the paused time is not counted, so the due time moves out."""
+    task = get_task(session, user, task_id)
+    if not may_act(user, task):
+        raise Forbidden("Only the holder of the task can resume its clock")
+    open_pause = next((p for p in task.pauses if p.ended_at is None), None)
+    if open_pause is None:
+        raise Conflict("The clock is not paused")
+    open_pause.ended_at, open_pause.ended_by_id = now, user.id
+    session.flush()
+    before = task.due_at
+    _refresh_clock(task, now)
+    data = {
+        "paused_since": open_pause.started_at.isoformat(),
+        "due_before": _iso(before),
+        "due_after": _iso(task.due_at),
+    }
+    record_event(
+        session, process_id=task.process_id, task_id=task.id, kind="sla_resumed", at=now,
+        actor_id=user.id, data=data,
+    )  # fmt: skip
+    return task
+
+
+def unannounced_tasks(session: Session, now: datetime, limit: int) -> list[int]:
+    """Return ids of open tasks that became available but whose holders were not told yet."""
+    return list(
+        session.scalars(
+            select(InboxTask.id)
+            .where(
+                InboxTask.state == TaskState.OPEN,
+                InboxTask.announced_at.is_(None),
+                InboxTask.available_from <= now,
+            )
+            .order_by(InboxTask.available_from)
+            .limit(limit)
+        )
+    )

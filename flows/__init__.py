@@ -1,0 +1,1 @@
+"""Prefect flows: one module per business process, plus the housekeeping flows."""

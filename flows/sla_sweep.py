@@ -1,0 +1,37 @@
+"""The sweep (every minute): keep every process moving when nobody is watching.
+
+1. Start the flow runs of processes recorded while Prefect was unreachable.
+2. Hand completed tasks back to flow runs that could not be resumed at the time.
+3. Announce tasks that open now (e.g. onboarding day N on working day N).
+4. Leavers: move work that still reaches them to their successor; close their accounts after
+   the last working day.
+5. SLA clocks: warn before a breach, escalate one tier on a breach, remind the top tier.
+
+Each part is idempotent: two sweeps of the same minute change nothing twice.
+"""
+
+from datetime import datetime
+
+from prefect import flow
+
+from db.base import utcnow
+from tasks.resignation import sweep_leavers
+from tasks.sweep import (
+    announce_available_tasks,
+    check_sla_clocks,
+    resume_completed_tasks,
+    start_pending_processes,
+)
+
+
+@flow(name="sla-sweep")
+def sla_sweep(now: datetime | None = None) -> dict[str, int]:
+    """Run one sweep tick at `now` (default: the current time); return what it did."""
+    now = now or utcnow()
+    return {
+        "started": start_pending_processes(),
+        "resumed": resume_completed_tasks(now),
+        "announced": announce_available_tasks(now),
+        **sweep_leavers(now),
+        **check_sla_clocks(now),
+    }

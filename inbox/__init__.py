@@ -1,0 +1,1 @@
+"""The task inbox: REST API, web app and CLI over the domain services."""

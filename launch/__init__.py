@@ -1,0 +1,1 @@
+"""Start the whole product on one machine: Prefect server, runner, inbox API, demo data."""

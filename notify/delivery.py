@@ -1,0 +1,597 @@
+"""Deliver due outbox messages, each at most once, with backoff between attempts.
+
+Email goes through Apprise; WeCom person and group-bot messages through notify.wecom, which checks
+WeCom's errcode. A message is claimed by compare-and-set and the claim is committed before the
+send, so two senders never send the same row. A message whose sender vanished mid-send, or whose
+send timed out after it was handed over, becomes "unknown" and is never re-sent blindly.
+
+A group bot gets at most its per-minute quota; the overflow waits for the next minute. Several
+low-urgency messages waiting for one person on one channel go out as one merged message.
+"""
+
+import logging
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+import apprise
+import httpx
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from config import Settings, get_settings
+from db.base import utcnow
+from db.models import DeliveryState, NotificationPreference, OutboxMessage, User
+from db.session import get_sessionmaker
+from i18n import gettext_for
+from notify.bot_quota import forget_old_windows, take_bot_slot
+from notify.errors import DeliveryError, DeliveryUncertain
+from notify.links import inbox_url
+from notify.preferences import UNMERGEABLE_EVENTS
+from notify.redaction import RedactingFilter, redact
+from notify.render import NotificationChannel, NotificationEvent, render, resolve_locale
+from notify.secrets import bot_key, corp_secret
+from notify.wecom import (
+    APP_MARKDOWN_LIMIT_BYTES,
+    BOT_MARKDOWN_LIMIT_BYTES,
+    WeComClient,
+    clip_utf8,
+)
+
+logger = logging.getLogger(__name__)
+
+# Waits before attempt 2, 3, 4, ...; the last one repeats until outbox_max_attempts.
+RETRY_BACKOFF = (
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+)
+MAX_ERROR_CHARS = 500  # the width of outbox_message.last_error
+EMAIL_SCHEMES = ("mailto", "mailtos")
+APPRISE_LOGGER = "apprise"
+APPRISE_APP_ID = "kefu-flow"
+STALE_SEND_ERROR = "the sender did not report back within the sending lease; not re-sent"
+
+# Query parameters of the configured SMTP URL that every delivery sets itself.
+_PER_MESSAGE_PARAMS = frozenset({"to", "format"})
+
+
+# Channels that reach one person, whose low-urgency messages may be merged into one.
+PERSON_CHANNELS = (NotificationChannel.EMAIL, NotificationChannel.WECOM)
+# The note (an English msgid) and link that end a WeCom message clipped to its byte limit.
+CLIPPED_NOTE = "… (message too long) [Open the full task]({url})"
+RETRYABLE_STATES = (DeliveryState.PENDING, DeliveryState.FAILED)
+# Messages claimed in one transaction. Small, so the last of a batch is sent well within the
+# sending lease even if each send before it runs into its timeout.
+CLAIM_BATCH = 10
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0
+    dead: int = 0
+    unknown: int = 0
+    # Waiting for a group bot's next minute; not an attempt.
+    deferred: int = 0
+    # Sent inside another message of the same burst (counted here, not in `sent`).
+    merged: int = 0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One attempt at one message, owned by the sender that claimed it."""
+
+    message_id: int
+    attempt: int
+    channel: str
+    subject: str
+    body: str
+    address: str | None
+    body_html: str | None = None
+    event: str = ""
+    recipient_id: int | None = None
+    locale: str | None = None
+    bot_name: str | None = None
+    link_url: str | None = None
+    urgent: bool = False
+    previous_state: str = DeliveryState.PENDING
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class Companion:
+    """A message claimed to go out inside another one's burst message."""
+
+    message_id: int
+    attempt: int
+    subject: str
+    link_url: str | None
+
+
+def backoff_after(attempt: int) -> timedelta:
+    """Return how long to wait after failed attempt number `attempt` (counting from 1)."""
+    return RETRY_BACKOFF[min(attempt, len(RETRY_BACKOFF)) - 1]
+
+
+def mark_stale_sends_unknown(session: Session, *, now: datetime, lease: timedelta) -> int:
+    """Mark messages left "sending" longer than `lease` as unknown; return how many."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.state == DeliveryState.SENDING,
+            OutboxMessage.sending_since < now - lease,
+        )
+        .values(state=DeliveryState.UNKNOWN, last_error=STALE_SEND_ERROR)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def find_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int, int]]:
+    """Return (id, attempts) of up to `limit` messages due for an attempt, oldest first."""
+    rows = session.execute(
+        select(OutboxMessage.id, OutboxMessage.attempts)
+        .where(
+            # New messages wait too: for quiet hours, a burst's hold or a bot's next minute.
+            OutboxMessage.state.in_(RETRYABLE_STATES),
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    return [(message_id, attempts) for message_id, attempts in rows]
+
+
+def _claims(session: Session, attempts: Mapping[int, int]) -> list[Claim]:
+    """Return the claims of messages just moved to "sending", by id, with their new attempts."""
+    if not attempts:
+        return []
+    # Addresses are read now, at send time, so a corrected address is used on the next attempt.
+    rows = session.execute(
+        select(
+            OutboxMessage.id,
+            OutboxMessage.channel,
+            OutboxMessage.subject,
+            OutboxMessage.body,
+            OutboxMessage.body_html,
+            OutboxMessage.event,
+            OutboxMessage.recipient_id,
+            OutboxMessage.bot_name,
+            OutboxMessage.link_url,
+            OutboxMessage.urgent,
+            User.email,
+            User.locale,
+            User.display_name,
+            NotificationPreference.wecom_userid,
+        )
+        .outerjoin(User, User.id == OutboxMessage.recipient_id)
+        .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
+        .where(OutboxMessage.id.in_(list(attempts)))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+    ).all()
+    claims = []
+    for row in rows:
+        addresses = {
+            NotificationChannel.EMAIL: row.email,
+            NotificationChannel.WECOM: row.wecom_userid,
+        }
+        attempt = attempts[row.id]
+        claims.append(
+            Claim(
+                row.id,
+                attempt,
+                row.channel,
+                row.subject,
+                row.body,
+                addresses.get(NotificationChannel(row.channel)),
+                body_html=row.body_html,
+                event=row.event,
+                recipient_id=row.recipient_id,
+                locale=row.locale,
+                bot_name=row.bot_name,
+                link_url=row.link_url,
+                urgent=row.urgent,
+                previous_state=DeliveryState.PENDING if attempt == 1 else DeliveryState.FAILED,
+                display_name=row.display_name or "",
+            )
+        )
+    return claims
+
+
+def claim(session: Session, message_id: int, *, seen_attempts: int, now: datetime) -> Claim | None:
+    """Move a due message to "sending" if nobody else has since; return the claim or None."""
+    claims = claim_batch(session, [(message_id, seen_attempts)], now=now)
+    return claims[0] if claims else None
+
+
+def claim_batch(session: Session, due: Sequence[tuple[int, int]], *, now: datetime) -> list[Claim]:
+    """Move those of the due (id, attempts) that nobody has touched since to "sending"."""
+    if not due:
+        return []
+    # Comparing attempts as well as state means a row another sender has tried in the meantime
+    # (and failed, so it is "failed" again) is not tried again before its backoff.
+    unchanged = or_(
+        *(
+            and_(OutboxMessage.id == message_id, OutboxMessage.attempts == seen)
+            for message_id, seen in due
+        )
+    )
+    moved = session.execute(
+        update(OutboxMessage)
+        .where(unchanged, OutboxMessage.state.in_(RETRYABLE_STATES))
+        .values(state=DeliveryState.SENDING, sending_since=now, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage.id, OutboxMessage.attempts)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return _claims(session, {int(row[0]): int(row[1]) for row in moved})
+
+
+def defer(session: Session, claimed: Claim, *, until: datetime) -> None:
+    """Give a claimed message back untried, due again at `until` (no attempt is used up)."""
+    _finish(
+        session,
+        claimed,
+        state=claimed.previous_state,
+        attempts=claimed.attempt - 1,
+        next_attempt_at=until,
+        sending_since=None,
+    )
+
+
+def is_mergeable(claimed: Claim) -> bool:
+    """Return whether the claimed message may go out together with others to the same person."""
+    return (
+        not claimed.urgent
+        and claimed.recipient_id is not None
+        and claimed.channel in PERSON_CHANNELS
+        and claimed.event not in UNMERGEABLE_EVENTS
+    )
+
+
+def claim_companions(
+    session: Session, claimed: Claim, *, now: datetime, hold: timedelta
+) -> list[Companion]:
+    """Claim the other low-urgency messages due (or due within `hold`) to the same person."""
+    rows = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.recipient_id == claimed.recipient_id,
+            OutboxMessage.channel == claimed.channel,
+            OutboxMessage.id != claimed.message_id,
+            OutboxMessage.state.in_(RETRYABLE_STATES),
+            OutboxMessage.urgent.is_(False),
+            OutboxMessage.event.not_in(list(UNMERGEABLE_EVENTS)),
+            OutboxMessage.next_attempt_at <= now + hold,
+        )
+        .values(state=DeliveryState.SENDING, sending_since=now, attempts=OutboxMessage.attempts + 1)
+        .returning(
+            OutboxMessage.id,
+            OutboxMessage.attempts,
+            OutboxMessage.subject,
+            OutboxMessage.link_url,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    return sorted((Companion(*row) for row in rows), key=lambda companion: companion.message_id)
+
+
+def merged_claim(claimed: Claim, companions: Sequence[Companion], settings: Settings) -> Claim:
+    """Return the claim re-rendered as one message that lists itself and its companions."""
+    items = [{"subject": claimed.subject, "url": claimed.link_url}] + [
+        {"subject": companion.subject, "url": companion.link_url} for companion in companions
+    ]
+    message = render(
+        NotificationEvent.NOTIFICATION_BURST,
+        claimed.channel,
+        claimed.locale,
+        {
+            "recipient_name": claimed.display_name,
+            "task_url": None,
+            "items": items,
+            "inbox_url": inbox_url(settings),
+        },
+    )
+    return replace(
+        claimed,
+        subject=message.subject,
+        body=message.body,
+        body_html=message.body_html,
+        link_url=inbox_url(settings),
+    )
+
+
+def _finish(session: Session, claimed: Claim | Companion, **values: object) -> None:
+    # Matching the attempt number means only the claim's owner records its outcome.
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == claimed.message_id, OutboxMessage.attempts == claimed.attempt)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_sent(
+    session: Session, claimed: Claim | Companion, *, now: datetime, merged_into: int | None = None
+) -> None:
+    """Mark the claimed message sent (inside message `merged_into`, for a burst's companions)."""
+    _finish(
+        session,
+        claimed,
+        state=DeliveryState.SENT,
+        sent_at=now,
+        last_error=None,
+        merged_into_id=merged_into,
+    )
+
+
+def record_unknown(session: Session, claimed: Claim | Companion, error: str) -> None:
+    """Mark the claimed message unknown: it may have arrived, so it is not retried by itself."""
+    _finish(session, claimed, state=DeliveryState.UNKNOWN, last_error=error[:MAX_ERROR_CHARS])
+
+
+def record_failure(
+    session: Session,
+    claimed: Claim | Companion,
+    error: str,
+    *,
+    now: datetime,
+    max_attempts: int,
+) -> DeliveryState:
+    """Mark the claimed message failed (retried after a backoff) or dead; return which."""
+    if claimed.attempt >= max_attempts:
+        _finish(session, claimed, state=DeliveryState.DEAD, last_error=error[:MAX_ERROR_CHARS])
+        return DeliveryState.DEAD
+    _finish(
+        session,
+        claimed,
+        state=DeliveryState.FAILED,
+        last_error=error[:MAX_ERROR_CHARS],
+        next_attempt_at=now + backoff_after(claimed.attempt),
+    )
+    return DeliveryState.FAILED
+
+
+def url_secrets(url: str) -> list[str]:
+    """Return the parts of `url` that must never be logged or stored: the password and the URL."""
+    password = urlsplit(url).password
+    secrets = [url]
+    if password:
+        secrets += [password, unquote(password)]
+    return secrets
+
+
+def email_url(smtp_url: str, *, to: str, mail_from: str, body_format: str = "text") -> str:
+    """Return the Apprise URL that sends `body_format` mail to `to` through `smtp_url`'s server."""
+    parts = urlsplit(smtp_url)
+    if parts.scheme not in EMAIL_SCHEMES:
+        raise DeliveryError("KEFU_SMTP_URL must be a mailto:// or mailtos:// URL")
+    params = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key not in _PER_MESSAGE_PARAMS
+    ]
+    if not any(key == "from" for key, _ in params):
+        params.append(("from", mail_from))
+    params += [("to", to), ("format", body_format)]
+    # The path would hold more recipients; each message goes to its one recipient only.
+    return urlunsplit((parts.scheme, parts.netloc, "", urlencode(params, quote_via=quote), ""))
+
+
+class _ThreadWarnings(logging.Handler):
+    """Collect the warnings Apprise logs on this thread, the only account it gives of a failure."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._thread = threading.get_ident()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self._thread:
+            self.messages.append(record.getMessage())
+
+
+@contextmanager
+def guarded_apprise_logs(secrets: Sequence[str]) -> Iterator[list[str]]:
+    """Mask `secrets` in Apprise's logs while the block runs; yield the warnings it logs."""
+    apprise_logger = logging.getLogger(APPRISE_LOGGER)
+    redactor, warnings = RedactingFilter(secrets), _ThreadWarnings()
+    apprise_logger.addFilter(redactor)
+    apprise_logger.addHandler(warnings)
+    try:
+        yield warnings.messages
+    finally:
+        apprise_logger.removeHandler(warnings)
+        apprise_logger.removeFilter(redactor)
+
+
+def send_email(
+    address: str | None, subject: str, body: str, settings: Settings, body_html: str | None = None
+) -> None:
+    """Send one email (HTML with a text part, or plain text); raise DeliveryError if not sent."""
+    if settings.smtp_url is None:
+        raise DeliveryError("no SMTP server configured (set KEFU_SMTP_URL)")
+    if not address:
+        raise DeliveryError("the recipient has no email address")
+    smtp_url = settings.smtp_url.get_secret_value()
+    secrets = url_secrets(smtp_url)
+    body_format = apprise.NotifyFormat.HTML if body_html else apprise.NotifyFormat.TEXT
+    url = email_url(
+        smtp_url, to=address, mail_from=settings.mail_from, body_format=body_format.value
+    )
+    # A fresh Apprise object per delivery: a reused one throttles (~5.5 s) between sends.
+    notifier = apprise.Apprise(
+        asset=apprise.AppriseAsset(app_id=APPRISE_APP_ID, secure_logging=True)
+    )
+    with guarded_apprise_logs(secrets) as warnings:
+        if not notifier.add(url):
+            raise DeliveryError("KEFU_SMTP_URL is not a valid Apprise email URL")
+        # With HTML, Apprise sends multipart/alternative and derives the text part from it.
+        delivered = notifier.notify(title=subject, body=body_html or body, body_format=body_format)
+    if not delivered:
+        reason = "; ".join(warnings) or "the mail server did not accept the message"
+        raise DeliveryError(redact(reason, secrets))
+
+
+def clipped_markdown(claimed: Claim, limit: int) -> str:
+    """Return the claim's markdown within `limit` UTF-8 bytes, ending with its link if clipped."""
+    note = ""
+    if claimed.link_url:
+        translate = gettext_for(resolve_locale(claimed.locale))
+        note = "\n\n" + translate(CLIPPED_NOTE).format(url=claimed.link_url)
+    return clip_utf8(claimed.body, limit, note)
+
+
+@dataclass
+class Senders:
+    """What one delivery pass sends with: the settings and a lazily opened WeCom connection."""
+
+    settings: Settings
+    clock: Callable[[], datetime]
+    _wecom: WeComClient | None = None
+
+    def wecom(self) -> WeComClient:
+        """Return the pass's WeCom client, opening it on first use."""
+        if self._wecom is None:
+            http = httpx.Client(timeout=self.settings.wecom_timeout_seconds)
+            self._wecom = WeComClient(http, self.settings.wecom_api_base_url, self.clock)
+        return self._wecom
+
+    def close(self) -> None:
+        """Close the WeCom connection if one was opened."""
+        if self._wecom is not None:
+            self._wecom.http.close()
+
+    def send(self, claimed: Claim) -> None:
+        """Send the claimed message on its channel; raise DeliveryError if it did not go through."""
+        settings = self.settings
+        if claimed.channel == NotificationChannel.EMAIL:
+            send_email(claimed.address, claimed.subject, claimed.body, settings, claimed.body_html)
+        elif claimed.channel == NotificationChannel.WECOM:
+            if not claimed.address:
+                raise DeliveryError("the recipient has no WeCom userid")
+            if not settings.wecom_corp_id or settings.wecom_agent_id is None:
+                raise DeliveryError("WeCom app not configured (KEFU_WECOM_CORP_ID, _AGENT_ID)")
+            self.wecom().send_app_markdown(
+                corp_id=settings.wecom_corp_id,
+                agent_id=settings.wecom_agent_id,
+                secret=corp_secret(settings),
+                userid=claimed.address,
+                content=clipped_markdown(claimed, APP_MARKDOWN_LIMIT_BYTES),
+            )
+        elif claimed.channel == NotificationChannel.WECOM_BOT and claimed.bot_name:
+            self.wecom().send_bot_markdown(
+                key=bot_key(claimed.bot_name),
+                content=clipped_markdown(claimed, BOT_MARKDOWN_LIMIT_BYTES),
+            )
+        else:
+            raise DeliveryError(f"no sender for channel {claimed.channel!r}")
+
+
+def _deliver_claimed(
+    session_factory: sessionmaker[Session],
+    claimed: Claim,
+    senders: Senders,
+    report: DeliveryReport,
+) -> None:
+    settings, clock = senders.settings, senders.clock
+    message_id = claimed.message_id
+    companions: list[Companion] = []
+    if claimed.channel == NotificationChannel.WECOM_BOT and claimed.bot_name:
+        with session_factory.begin() as session:
+            wait_until = take_bot_slot(
+                session,
+                claimed.bot_name,
+                now=clock(),
+                per_minute=settings.wecom_bot_messages_per_minute,
+            )
+            if wait_until is not None:
+                defer(session, claimed, until=wait_until)
+                report.deferred += 1
+                return
+    elif settings.notify_merge_window_seconds is not None and is_mergeable(claimed):
+        hold = timedelta(seconds=settings.notify_merge_window_seconds)
+        with session_factory.begin() as session:
+            companions = claim_companions(session, claimed, now=clock(), hold=hold)
+    to_send = merged_claim(claimed, companions, settings) if companions else claimed
+    try:
+        senders.send(to_send)
+    except DeliveryUncertain as error:
+        with session_factory.begin() as session:
+            for part in (claimed, *companions):
+                record_unknown(session, part, str(error))
+        logger.warning(
+            "outbox message %s attempt %s unknown: %s", message_id, claimed.attempt, error
+        )
+        report.unknown += 1 + len(companions)
+        return
+    except DeliveryError as error:
+        with session_factory.begin() as session:
+            states = [
+                record_failure(
+                    session,
+                    part,
+                    str(error),
+                    now=clock(),
+                    max_attempts=settings.outbox_max_attempts,
+                )
+                for part in (claimed, *companions)
+            ]
+        logger.warning(
+            "outbox message %s attempt %s %s: %s", message_id, claimed.attempt, states[0], error
+        )
+        report.dead += states.count(DeliveryState.DEAD)
+        report.failed += states.count(DeliveryState.FAILED)
+        return
+    with session_factory.begin() as session:
+        record_sent(session, claimed, now=clock())
+        for companion in companions:
+            record_sent(session, companion, now=clock(), merged_into=claimed.message_id)
+    report.sent += 1
+    report.merged += len(companions)
+
+
+def _clock(now: datetime | None) -> Callable[[], datetime]:
+    # Tests pin the time; a real run reads the clock at each step, so sent_at is when it was sent.
+    if now is None:
+        return utcnow
+    return lambda: now
+
+
+def deliver_due(
+    now: datetime | None = None,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    settings: Settings | None = None,
+) -> DeliveryReport:
+    """Deliver every due outbox message once and return the counts of what happened."""
+    settings = settings or get_settings()
+    session_factory = session_factory or get_sessionmaker()
+    clock = _clock(now)
+    report = DeliveryReport()
+    with session_factory.begin() as session:
+        report.unknown = mark_stale_sends_unknown(
+            session, now=clock(), lease=timedelta(seconds=settings.outbox_sending_lease_seconds)
+        )
+        forget_old_windows(session, now=clock())
+    senders = Senders(settings, clock)
+    try:
+        while True:
+            with session_factory.begin() as session:
+                due = find_due(session, now=clock(), limit=settings.outbox_batch_size)
+            for first in range(0, len(due), CLAIM_BATCH):
+                # The claim commits before the sends, so another sender leaves these rows alone.
+                with session_factory.begin() as session:
+                    claims = claim_batch(session, due[first : first + CLAIM_BATCH], now=clock())
+                for claimed in claims:
+                    _deliver_claimed(session_factory, claimed, senders, report)
+            # A short batch means the queue is drained; a failed message waits for its backoff.
+            if len(due) < settings.outbox_batch_size:
+                return report
+    finally:
+        senders.close()

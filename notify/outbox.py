@@ -1,0 +1,195 @@
+"""Write notifications into the outbox, in the caller's transaction, at most once per dedup key.
+
+Each person gets one row per channel they can be reached on (WeCom, email); each WeCom group bot
+of the site or team that follows the event gets one row too. Quiet hours and the burst-merge hold
+are decided here by setting `next_attempt_at`: a message is delayed, never dropped.
+"""
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from config import Settings, get_settings
+from db.base import utcnow
+from db.models import (
+    DeliveryState,
+    GroupBot,
+    InboxTask,
+    NotificationPreference,
+    OutboxMessage,
+    Process,
+    User,
+)
+from notify.links import task_link_url
+from notify.preferences import (
+    UNMERGEABLE_EVENTS,
+    channels_for,
+    is_urgent,
+    preferences_of,
+    quiet_hours_for,
+)
+from notify.render import DEFAULT_LOCALE, NotificationChannel, render
+
+# The dialects whose INSERT ... ON CONFLICT DO NOTHING we use; both production and tests run them.
+_INSERT_BY_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def message_dedup_key(dedup_key: str, recipient_id: int, channel: str) -> str:
+    """Return the outbox row key of one recipient and channel of the notification `dedup_key`."""
+    return f"{dedup_key}:{recipient_id}:{channel}"
+
+
+def bot_dedup_key(dedup_key: str, bot_name: str) -> str:
+    """Return the outbox row key of one group bot's copy of the notification `dedup_key`."""
+    return f"{dedup_key}:bot:{bot_name}"
+
+
+def _insert_ignoring_duplicates(session: Session) -> Insert:
+    dialect = session.get_bind().dialect.name
+    try:
+        insert = _INSERT_BY_DIALECT[dialect]
+    except KeyError:
+        raise NotImplementedError(f"no idempotent outbox insert for dialect {dialect!r}") from None
+    return insert(OutboxMessage).on_conflict_do_nothing(index_elements=[OutboxMessage.dedup_key])
+
+
+def release_time(
+    now: datetime,
+    user: User,
+    preference: NotificationPreference | None,
+    *,
+    urgent: bool,
+    mergeable: bool,
+    settings: Settings,
+) -> datetime:
+    """Return when a message to `user` may first go out: now, after the merge hold, after quiet."""
+    if urgent:
+        return now
+    hold = settings.notify_merge_window_seconds
+    at = now + timedelta(seconds=hold) if mergeable and hold is not None else now
+    quiet = quiet_hours_for(user, preference, settings)
+    quiet_end = quiet.release_at(at) if quiet else None
+    return quiet_end if quiet_end is not None else at
+
+
+def group_bots_for(session: Session, event: str, site_id: int, role: str | None) -> list[GroupBot]:
+    """Return the active group bots of the site (or of the team `role`) that follow `event`."""
+    bots = session.scalars(
+        select(GroupBot)
+        .where(GroupBot.site_id == site_id, GroupBot.active.is_(True))
+        .order_by(GroupBot.name)
+    )
+    return [bot for bot in bots if event in (bot.events or []) and bot.role in (None, role)]
+
+
+def _site_and_team(
+    session: Session, process_id: str | None, task_id: int | None
+) -> tuple[int | None, str | None]:
+    if task_id is not None:
+        row = session.execute(
+            select(InboxTask.site_id, InboxTask.candidate_role).where(InboxTask.id == task_id)
+        ).one_or_none()
+        if row is not None:
+            return row[0], row[1]
+    if process_id is not None:
+        return session.scalar(select(Process.site_id).where(Process.id == process_id)), None
+    return None, None
+
+
+def enqueue(
+    session: Session,
+    *,
+    event: str,
+    recipients: Iterable[User],
+    context: Mapping[str, Any],
+    dedup_key: str,
+    process_id: str | None = None,
+    task_id: int | None = None,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+    link_url: str | None = None,
+    to_group_bots: bool = True,
+) -> int:
+    """Render and queue `event` for every recipient, channel and group bot; return rows added.
+
+    A row whose dedup key is already queued is left alone, so a replayed step queues nothing new.
+    Does not commit: the rows belong to the caller's transaction.
+    """
+    settings = settings or get_settings()
+    now = now or utcnow()
+    by_id = {recipient.id: recipient for recipient in recipients}
+    preferences = preferences_of(session, by_id.values())
+    urgent = is_urgent(session, event, context, task_id)
+    mergeable = not urgent and event not in UNMERGEABLE_EVENTS
+    if task_id is not None:
+        link_url = task_link_url(task_id, now=now, settings=settings)
+    base = {
+        "event": event,
+        "process_id": process_id,
+        "task_id": task_id,
+        "link_url": link_url,
+        "bot_name": None,
+        "urgent": urgent,
+        "state": DeliveryState.PENDING,
+        "attempts": 0,
+        "created_at": now,
+    }
+    rows = []
+    for recipient in by_id.values():
+        preference = preferences.get(recipient.id)
+        message_context = {
+            **context,
+            "recipient_name": recipient.display_name,
+            "task_url": link_url,
+        }
+        release = release_time(
+            now, recipient, preference, urgent=urgent, mergeable=mergeable, settings=settings
+        )
+        for channel in channels_for(recipient, preference):
+            message = render(event, channel, recipient.locale, message_context)
+            rows.append(
+                {
+                    **base,
+                    "dedup_key": message_dedup_key(dedup_key, recipient.id, channel),
+                    "channel": channel,
+                    "recipient_id": recipient.id,
+                    "subject": message.subject,
+                    "body": message.body,
+                    "body_html": message.body_html,
+                    "next_attempt_at": release,
+                }
+            )
+    site_id, team = _site_and_team(session, process_id, task_id)
+    if to_group_bots and site_id is not None:
+        for bot in group_bots_for(session, event, site_id, team):
+            message = render(
+                event,
+                NotificationChannel.WECOM_BOT,
+                DEFAULT_LOCALE,
+                {**context, "recipient_name": bot.label, "task_url": link_url},
+            )
+            rows.append(
+                {
+                    **base,
+                    "dedup_key": bot_dedup_key(dedup_key, bot.name),
+                    "channel": NotificationChannel.WECOM_BOT,
+                    "recipient_id": None,
+                    "bot_name": bot.name,
+                    "subject": message.subject,
+                    "body": message.body,
+                    "body_html": None,
+                    "next_attempt_at": now,
+                }
+            )
+    if not rows:
+        return 0
+    # Parameters as a list (executemany, batched by SQLAlchemy) rather than one giant VALUES
+    # clause, whose compilation is never cached and dominated large enqueues.
+    inserted = session.execute(
+        _insert_ignoring_duplicates(session).returning(OutboxMessage.id), rows
+    )
+    return len(inserted.all())

@@ -1,0 +1,1 @@
+"""Business rules for time: the working calendar and the SLA escalation ladders."""

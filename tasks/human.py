@@ -1,0 +1,125 @@
+"""The human step: open an inbox task and suspend the flow; hand a person's decision back to it.
+
+A flow calls `await_human`. It writes the inbox task (and its "task assigned" notifications) in one
+transaction, keyed by (flow run, step key), then suspends: the flow's process exits and nothing
+runs while the person thinks. When the inbox records a completion it calls `hand_back`, which
+resumes the run with the decision; Prefect re-runs the flow from the top, every earlier step is
+a no-op replay, and the fired suspend key returns the stored decision.
+"""
+
+import logging
+import time
+from typing import Any, TypeVar
+from uuid import UUID
+
+import httpx
+from prefect import task
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.context import FlowRunContext
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+from prefect.flow_runs import suspend_flow_run
+from pydantic import BaseModel
+from sqlalchemy import update
+
+from db.base import utcnow
+from db.models import InboxTask
+from db.session import transaction
+from domain.inbox import open_task
+from domain.steps import HumanRequest, HumanStep
+from tasks.replay import REPLAY_SAFE
+
+F = TypeVar("F", bound=BaseModel)
+logger = logging.getLogger(__name__)
+
+
+class FlowNotWaiting(RuntimeError):
+    """The flow run is not (yet) suspended on this step, e.g. it has not reached the pause."""
+
+
+# How long a completion waits for its flow run to finish suspending before leaving the resume
+# to the sweep.
+SUSPEND_SETTLE_SECONDS = 15.0
+SUSPEND_POLL_SECONDS = 0.25
+
+# Failures that a later retry can overcome (server down or overloaded, run not paused yet).
+TRANSIENT_PREFECT_ERRORS = (httpx.TransportError, PrefectHTTPStatusError, FlowNotWaiting)
+
+
+@task(name="open-inbox-task", cache_policy=REPLAY_SAFE, persist_result=True)
+def open_inbox_task(step: HumanStep[Any], request: HumanRequest, flow_run_id: str) -> int:
+    """Create the inbox task for this step occurrence (once) and return its id."""
+    with transaction() as session:
+        return open_task(session, step, request, flow_run_id, utcnow()).id
+
+
+def await_human(step: HumanStep[F], request: HumanRequest) -> F:
+    """Put the step in a person's inbox and wait, suspended, for their validated decision."""
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        raise RuntimeError("await_human must be called from a flow run")
+    open_inbox_task(step, request, str(context.flow_run.id))
+    # No timeout: deadlines belong to the SLA sweep; a suspend timeout would fail the run.
+    return suspend_flow_run(wait_for_input=step.form, key=request.key, timeout=None)
+
+
+def hand_back(task_id: int) -> bool:
+    """Resume the flow run waiting on a completed task; return whether it is resumed now.
+
+    A failure (Prefect server down) is recorded on the task, and the sweep calls this again.
+    """
+    with transaction() as session:
+        task_row = session.get_one(InboxTask, task_id)
+        if task_row.resumed_at is not None:
+            return True
+        flow_run_id, step_key, decision = task_row.flow_run_id, task_row.step_key, task_row.result
+    try:
+        _resume_when_waiting(UUID(flow_run_id), step_key, decision or {})
+    except TRANSIENT_PREFECT_ERRORS as exc:
+        logger.warning("Could not resume flow run %s for task %s: %s", flow_run_id, task_id, exc)
+        _record(task_id, resumed=False, error=f"{type(exc).__name__}: {exc}"[:500])
+        return False
+    _record(task_id, resumed=True, error=None)
+    return True
+
+
+def _resume_when_waiting(flow_run_id: UUID, step_key: str, decision: dict[str, Any]) -> None:
+    # The inbox task is written a moment before the flow finishes suspending (state, then input
+    # schema), so a quick person can arrive first; wait for the pause rather than fail.
+    deadline = time.monotonic() + SUSPEND_SETTLE_SECONDS
+    while True:
+        try:
+            _resume(flow_run_id, step_key, decision)
+            return
+        except FlowNotWaiting:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(SUSPEND_POLL_SECONDS)
+
+
+def _resume(flow_run_id: UUID, step_key: str, decision: dict[str, Any]) -> None:
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(flow_run_id)
+        state = flow_run.state
+        if state is not None and state.is_paused() and state.state_details.pause_key == step_key:
+            outcome = client.resume_flow_run(flow_run_id, run_input=decision)
+            if outcome.status != SetStateStatus.ACCEPT:
+                raise FlowNotWaiting(f"resume refused: {outcome.details}")
+            return
+        # Resuming any other pause would hand this decision to a different step, so only
+        # accept the state when this step's input is already stored (an earlier resume won).
+        try:
+            client.read_flow_run_input(flow_run_id, key=f"suspended-{step_key}-response")
+        except ObjectNotFound:
+            raise FlowNotWaiting(
+                f"flow run is {state.name if state else 'unknown'}, not waiting on {step_key}"
+            ) from None
+
+
+def _record(task_id: int, *, resumed: bool, error: str | None) -> None:
+    with transaction() as session:
+        session.execute(
+            update(InboxTask)
+            .where(InboxTask.id == task_id)
+            .values(resumed_at=utcnow() if resumed else None, resume_error=error)
+        )

@@ -1,0 +1,63 @@
+"""The sweep's tasks: SLA clocks, tasks that open today, and recovery of missed hand-offs."""
+
+from datetime import datetime, timedelta
+
+from prefect import task
+
+from config import get_settings
+from db.models import InboxTask
+from db.session import transaction
+from domain import sla
+from domain.inbox import announce, unresumed_tasks
+from flows.catalog import STEPS
+from tasks.human import hand_back
+from tasks.process_runs import start_process_run, unstarted_processes
+
+# Rows taken per query; the sweep loops until nothing is left for this tick.
+SWEEP_BATCH = 500
+
+
+@task(name="check-sla-clocks")
+def check_sla_clocks(now: datetime) -> dict[str, int]:
+    """Warn, escalate or remind every task whose clock says so at `now`; count what was done."""
+    counts = {"warned": 0, "escalated": 0, "reminded": 0}
+    while True:
+        with transaction() as session:
+            task_ids = sla.due_for_check(session, now, SWEEP_BATCH)
+        for task_id in task_ids:
+            # One transaction per task: a failure stays with its task, and each commit is small.
+            with transaction() as session:
+                for action in sla.apply_clock(session, task_id, now, STEPS):
+                    counts[action.split(":")[0]] += 1
+        if len(task_ids) < SWEEP_BATCH:
+            return counts
+
+
+@task(name="announce-available-tasks")
+def announce_available_tasks(now: datetime) -> int:
+    """Tell holders about tasks that opened since the last tick; count them."""
+    announced = 0
+    while True:
+        with transaction() as session:
+            task_ids = sla.unannounced_tasks(session, now, SWEEP_BATCH)
+            for task_id in task_ids:
+                opened = session.get_one(InboxTask, task_id)
+                announce(session, opened, STEPS[opened.step], now)
+            announced += len(task_ids)
+        if len(task_ids) < SWEEP_BATCH:
+            return announced
+
+
+@task(name="resume-completed-tasks")
+def resume_completed_tasks(now: datetime) -> int:
+    """Resume flow runs whose completed task was not handed back (server was down); count them."""
+    grace = timedelta(seconds=get_settings().resume_retry_after_seconds)
+    with transaction() as session:
+        task_ids = unresumed_tasks(session, completed_before=now - grace)
+    return sum(hand_back(task_id) for task_id in task_ids)
+
+
+@task(name="start-pending-processes")
+def start_pending_processes() -> int:
+    """Create the flow runs of processes recorded while Prefect was unreachable; count them."""
+    return sum(start_process_run(process_id) for process_id in unstarted_processes())

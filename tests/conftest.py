@@ -1,0 +1,114 @@
+"""Test set-up: a fresh database per run (SQLite, or PostgreSQL when asked), and for the
+end-to-end tests one real Prefect server, a runner serving prefect.yaml, the inbox API and a
+local SMTP server, shared by the whole session.
+
+KEFU_TEST_POSTGRES_URL=postgresql+psycopg://root@127.0.0.1:5432/test runs on PostgreSQL:
+a database of its own is created for the run and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from launch.processes import free_port
+
+if TYPE_CHECKING:
+    from launch.embedded import Stack
+    from tests.support.mail import MailSink
+
+RUN_DIR = Path(tempfile.mkdtemp(prefix="kefu-test-"))
+PREFECT_PORT = free_port()
+SMTP_PORT = free_port()
+
+
+def _database_url() -> tuple[str, str | None]:
+    """Return the run's database URL and, for PostgreSQL, the server URL to drop it from."""
+    server_url = os.environ.get("KEFU_TEST_POSTGRES_URL")
+    if not server_url:
+        return f"sqlite:///{RUN_DIR / 'kefu.db'}", None
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"kefu_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False), server_url
+
+
+DATABASE_URL, POSTGRES_SERVER_URL = _database_url()
+
+# Set before any product module reads its settings; the children inherit the same values.
+os.environ.update(
+    {
+        "KEFU_ENVIRONMENT": "test",
+        "KEFU_DATA_DIR": str(RUN_DIR),
+        "KEFU_DATABASE_URL": DATABASE_URL,
+        "KEFU_SMTP_URL": f"mailto://127.0.0.1:{SMTP_PORT}?smtp=127.0.0.1&from=kefu@test.local",
+        "KEFU_RESUME_RETRY_AFTER_SECONDS": "0",
+        "PREFECT_HOME": str(RUN_DIR / "prefect"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
+        "PREFECT_UI_URL": f"http://127.0.0.1:{PREFECT_PORT}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+        "DO_NOT_TRACK": "1",
+    }
+)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if POSTGRES_SERVER_URL is None:
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from db.session import get_engine
+
+    get_engine().dispose()
+    name = make_url(DATABASE_URL).database
+    engine = create_engine(POSTGRES_SERVER_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_org() -> None:
+    """Migrate the run's database and seed the demo organisation into it."""
+    from db.migrate import upgrade
+    from db.session import transaction
+    from launch.demo import seed_demo
+
+    upgrade(DATABASE_URL)
+    with transaction() as session:
+        seed_demo(session)
+
+
+@pytest.fixture(scope="session")
+def mail_sink() -> Iterator[MailSink]:
+    """A real SMTP server on 127.0.0.1 that keeps every message it receives."""
+    from tests.support.mail import MailSink
+
+    sink = MailSink(SMTP_PORT)
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(demo_org: None, mail_sink: MailSink) -> Iterator[Stack]:
+    """A Prefect server, a runner serving every deployment, and the inbox API."""
+    from launch.embedded import Stack
+
+    running = Stack(RUN_DIR, PREFECT_PORT)
+    running.start()
+    yield running
+    running.stop()

@@ -1,0 +1,140 @@
+"""SLA clocks on real tasks: due times from the calendar, warnings, the climb, reminders, pauses."""
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import Event, InboxTask, OutboxMessage
+from domain import sla
+from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from flows.catalog import STEPS
+from flows.complaint import RESOLUTION
+from tests.support.factories import complaint_task, person
+
+CST = ZoneInfo("Asia/Shanghai")
+
+
+def at(text: str) -> datetime:
+    """Return a Beijing wall-clock moment, e.g. at("2025-09-26 17:55")."""
+    return datetime.fromisoformat(text).replace(tzinfo=CST)
+
+
+def sweep(session: Session, task: InboxTask, now: datetime) -> list[str]:
+    return sla.apply_clock(session, task.id, now, STEPS)
+
+
+def outbox_for(session: Session, task: InboxTask, username: str, event: str) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.task_id == task.id,
+                OutboxMessage.recipient_id == person(session, username).id,
+                OutboxMessage.event == event,
+            )
+        )
+        or 0
+    )
+
+
+def test_urgent_complaint_climbs_tier_by_tier_to_quality(session: Session) -> None:
+    # Friday 17:55 before the 2025 National Day week; urgent runs around the clock.
+    task = complaint_task(session, at("2025-09-26 17:55"))
+    assert task.due_at == at("2025-09-26 19:55")
+    assert task.sla_rule == "complaint/*/urgent/first_response"
+
+    assert sweep(session, task, at("2025-09-26 19:24")) == []
+    assert sweep(session, task, at("2025-09-26 19:25")) == ["warned"]
+    assert outbox_for(session, task, "zhangmin", "task_due_soon") == 1
+
+    climb = [
+        ("2025-09-26 19:55", "shift_lead", "lihua"),
+        ("2025-09-26 20:55", "supervisor", "zhaolei"),
+        ("2025-09-26 22:55", "site_manager", "chenjing"),
+        ("2025-09-27 02:55", "quality", "zhoupin"),
+    ]
+    for moment, role, holder in climb:
+        assert sweep(session, task, at(moment) - timedelta(minutes=1)) == []
+        assert sweep(session, task, at(moment)) == [f"escalated:{role}"]
+        assert (task.tier, task.candidate_role, task.assignee_id) == (role, role, None)
+        assert task.owner_of_record_id == person(session, "zhangmin").id
+        assert outbox_for(session, task, holder, "task_escalated") == 1
+
+    # The owner of record hears of every step of the climb.
+    assert outbox_for(session, task, "zhangmin", "task_escalated") == 4
+    escalations = session.scalars(
+        select(Event).where(Event.task_id == task.id, Event.kind == "task_escalated")
+    ).all()
+    assert [e.data["to_role"] for e in escalations] == [role for _, role, _ in climb]
+    assert escalations[0].data["from_user_id"] == person(session, "zhangmin").id
+    assert [e.at for e in escalations] == [at(m) for m, _, _ in climb]
+
+    # At the top the quality department is reminded every 2 hours, not on every sweep.
+    assert sweep(session, task, at("2025-09-27 04:54")) == []
+    assert sweep(session, task, at("2025-09-27 04:55")) == ["reminded"]
+    assert sweep(session, task, at("2025-09-27 05:30")) == []
+    assert sweep(session, task, at("2025-09-27 06:55")) == ["reminded"]
+
+
+def test_a_second_sweep_of_the_same_minute_changes_nothing(session: Session) -> None:
+    task = complaint_task(session, at("2025-09-26 17:55"))
+    assert sweep(session, task, at("2025-09-26 19:55")) == ["escalated:shift_lead"]
+    events = session.scalar(select(func.count()).select_from(Event)) or 0
+    messages = session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
+
+    assert sweep(session, task, at("2025-09-26 19:55")) == []
+
+    assert session.scalar(select(func.count()).select_from(Event)) == events
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == messages
+    assert sla.due_for_check(session, at("2025-09-26 19:55"), 10) == []
+
+
+def test_general_complaint_received_before_the_holiday_week(session: Session) -> None:
+    # General: respond within 48 h around the clock; resolve within 7 working days (day shift).
+    received = at("2025-09-26 17:55")
+    response = complaint_task(session, received, urgency="general")
+    assert response.due_at == at("2025-09-28 17:55")
+    resolution = complaint_task(session, received, urgency="general", step=RESOLUTION)
+    # Sep 28 (Sun) and Oct 11 (Sat) are make-up working days; Oct 1–8 are the holiday.
+    assert resolution.due_at == at("2025-10-13 17:30")
+    assert resolution.sla_rule == "complaint/*/general/resolution"
+
+
+def test_paused_night_is_not_counted(session: Session) -> None:
+    received = at("2025-10-13 09:00")
+    task = complaint_task(session, received, urgency="general", step=RESOLUTION)
+    due_before = task.due_at
+    assert due_before == at("2025-10-22 17:30")
+    staff = person(session, "zhangmin")
+
+    sla.pause_clock(
+        session, staff, task.id, "waiting_parts", "等待水泵配件", at("2025-10-14 17:00")
+    )
+    assert sweep(session, task, at("2025-10-22 17:30")) == []  # paused: nothing is due
+    sla.resume_clock(session, staff, task.id, at("2025-10-15 09:00"))
+
+    # Paused 17:00–17:30 and 08:30–09:00 of working time: one working hour is added.
+    assert task.due_at == at("2025-10-23 09:30")
+    kinds = session.scalars(select(Event.kind).where(Event.task_id == task.id)).all()
+    assert kinds[-2:] == ["sla_paused", "sla_resumed"]
+
+
+def test_pausing_is_for_the_holder_and_for_listed_reasons_only(session: Session) -> None:
+    task = complaint_task(session, at("2025-10-13 09:00"), urgency="general")
+    staff, other = person(session, "zhangmin"), person(session, "wangqiang")
+    now = at("2025-10-13 10:00")
+
+    with pytest.raises(Invalid) as refused:
+        sla.pause_clock(session, staff, task.id, "lunch", "", now)
+    assert refused.value.problems[0].loc == ("reason",)
+    with pytest.raises(Forbidden):
+        sla.pause_clock(session, person(session, "lihua"), task.id, "waiting_resident", "", now)
+    with pytest.raises(NotFound):  # another staff member does not even see the task
+        sla.pause_clock(session, other, task.id, "waiting_resident", "", now)
+    sla.pause_clock(session, staff, task.id, "waiting_resident", "业主出差", now)
+    with pytest.raises(Conflict):
+        sla.pause_clock(session, staff, task.id, "waiting_resident", "", now)

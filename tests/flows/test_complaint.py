@@ -1,0 +1,134 @@
+"""The complaint process end to end: real Prefect server, served runner, driven via the REST API."""
+
+import uuid
+from typing import Any
+
+import pytest
+
+from db.models import InboxTask, OutboxMessage
+from db.session import transaction
+from launch.embedded import ApiClient, Stack, eventually
+from notify.delivery import deliver_due
+
+pytestmark = pytest.mark.e2e
+
+
+def new_complaint(staff: ApiClient, **overrides: Any) -> str:
+    """File a complaint as `staff` and return its process id."""
+    intake = {
+        "resident_name": "王先生",
+        "unit": f"3-1-{uuid.uuid4().hex[:4]}",
+        "contact_phone": "13800138000",
+        "channel": "phone",
+        "category": "noise",
+        "urgency": "urgent",
+        "description": "楼上深夜装修，噪音很大",
+        **overrides,
+    }
+    created = staff.ok("POST", "/complaints", json=intake)
+    assert created["state"] == "running"
+    return str(created["process_id"])
+
+
+def test_complaint_reopened_by_poor_rating_then_closed(stack: Stack, mail_sink) -> None:
+    staff = stack.login("zhangmin")
+    engineer = stack.login("liugong")
+    process_id = new_complaint(staff)
+
+    first = staff.open_task(process_id, "complaint.first-response")
+    assert first["title"] == "回复住户"
+    staff.complete(first["id"], {"response_note": "已电话联系王先生，今晚处理"})
+
+    resolution = staff.open_task(process_id, "complaint.resolution")
+    staff.complete(
+        resolution["id"],
+        {"outcome": "dispatch", "summary": "请工程部检查施工时间", "department": "engineering"},
+    )
+    work = engineer.open_task(process_id, "complaint.department-work", scope="queue")
+    engineer.ok("POST", f"/tasks/{work['id']}/claim")
+    engineer.complete(work["id"], {"work_done": "已要求施工方晚上停工"})
+
+    resolution = staff.open_task(process_id, "complaint.resolution")
+    staff.complete(resolution["id"], {"outcome": "resolved", "summary": "施工已停止"})
+    visit = staff.open_task(process_id, "complaint.return-visit")
+    staff.complete(visit["id"], {"satisfaction": 1, "comment": "第二天又开始了"})
+
+    # Reopened: back to resolution, same owner of record.
+    resolution = staff.open_task(process_id, "complaint.resolution")
+    assert resolution["step_key"] == "resolution-2-1"
+    assert resolution["owner_of_record_id"] == first["owner_of_record_id"]
+    staff.complete(resolution["id"], {"outcome": "resolved", "summary": "与施工方签订承诺书"})
+    visit = staff.open_task(process_id, "complaint.return-visit")
+    staff.complete(visit["id"], {"satisfaction": 5, "comment": "满意"})
+
+    process = eventually(
+        lambda: (p := staff.ok("GET", f"/processes/{process_id}"))["state"] == "closed" and p,
+        "the complaint to close",
+    )
+    kinds = [e["kind"] for e in process["events"]]
+    for expected in (
+        "complaint_received",
+        "complaint_responded",
+        "complaint_dispatched",
+        "complaint_resolved",
+        "complaint_reopened",
+        "complaint_closed",
+    ):
+        assert expected in kinds
+    completions = [e for e in process["events"] if e["kind"] == "task_completed"]
+    assert [e["actor_name"] for e in completions] == [
+        "张敏",
+        "张敏",
+        "刘工",
+        "张敏",
+        "张敏",
+        "张敏",
+        "张敏",
+    ]
+    assert all(e["at"] for e in process["events"])
+    transitions = [e for e in process["events"] if e["kind"].startswith("complaint_")]
+    # Every transition names the person whose step caused it.
+    assert [(e["kind"], e["actor_name"]) for e in transitions] == [
+        ("complaint_received", "张敏"),
+        ("complaint_responded", "张敏"),
+        ("complaint_dispatched", "张敏"),
+        ("complaint_resolved", "张敏"),
+        ("complaint_reopened", "张敏"),
+        ("complaint_resolved", "张敏"),
+        ("complaint_closed", "张敏"),
+    ]
+    assert process["details"]["satisfaction"] == 5
+    assert process["details"]["reopen_count"] == 1
+    assert process["open_tasks"] == []
+
+    # Replays after every resume created nothing twice.
+    with transaction() as session:
+        tasks = session.query(InboxTask).filter_by(process_id=process_id).all()
+        keys = [t.step_key for t in tasks]
+        assert len(keys) == len(set(keys)) == 7
+        messages = session.query(OutboxMessage).filter_by(process_id=process_id).all()
+        assert len({m.dedup_key for m in messages}) == len(messages)
+
+    deliver_due()
+    subject = process["subject"]
+    received = [str(m["Subject"]) for m in mail_sink.received("zhangmin@demo.kefu.local")]
+    mine = [s for s in received if subject in s]
+    assert mine == [
+        f"【待办】回复住户：{subject}",
+        f"【待办】处理投诉：{subject}",
+        f"【待办】处理投诉：{subject}",
+        f"【已处理】{subject}",
+        f"【待办】回访：{subject}",
+        f"【重新打开】{subject}",
+        f"【待办】处理投诉：{subject}",
+        f"【已处理】{subject}",
+        f"【待办】回访：{subject}",
+        f"【已结案】{subject}",
+    ]
+    # The shift lead hears of the reopen; the engineer of the work in their queue.
+    assert [
+        str(m["Subject"])
+        for m in mail_sink.received("lihua@demo.kefu.local")
+        if subject in str(m["Subject"])
+    ] == [f"【重新打开】{subject}"]
+    assert any(subject in str(m["Subject"]) for m in mail_sink.received("liugong@demo.kefu.local"))

@@ -1,0 +1,200 @@
+"""The human step under stress: double submits, a stopped Prefect server, a complaint left alone."""
+
+import threading
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+from prefect.deployments import run_deployment
+
+from db.session import transaction
+from launch.embedded import Stack
+from tests.flows.test_complaint import new_complaint
+from tests.support.factories import person
+
+pytestmark = pytest.mark.e2e
+
+
+def history_kinds(stack: Stack, process_id: str) -> list[str]:
+    view = stack.login("zhangmin").ok("GET", f"/processes/{process_id}")
+    return [e["kind"] for e in view["events"]]
+
+
+def test_two_concurrent_completions_one_wins_the_other_gets_409(stack: Stack) -> None:
+    staff = stack.login("zhangmin")
+    process_id = new_complaint(staff)
+    task = staff.open_task(process_id, "complaint.first-response")
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def submit() -> None:
+        client = stack.login("zhangmin")
+        barrier.wait()
+        response = client.post(f"/tasks/{task['id']}/complete", json={"response_note": "已联系"})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(statuses) == [200, 409]
+    staff.open_task(process_id, "complaint.resolution")
+    assert history_kinds(stack, process_id).count("task_completed") == 1
+    assert history_kinds(stack, process_id).count("complaint_responded") == 1
+
+
+def test_work_done_while_prefect_is_down_goes_on_when_it_returns(stack: Stack) -> None:
+    staff = stack.login("zhangmin")
+    process_id = new_complaint(staff)
+    task = staff.open_task(process_id, "complaint.first-response")
+
+    stack.stop_prefect_server()
+    try:
+        done = staff.complete(task["id"], {"response_note": "已电话联系"})
+        assert done["resumed"] is False
+        assert done["task"]["state"] == "done"
+        # A complaint filed meanwhile is kept, waiting for its process to start.
+        waiting = staff.ok("POST", "/complaints", json={
+            "resident_name": "李女士", "unit": "5-2-301", "contact_phone": "13900139000",
+            "channel": "front_desk", "category": "repair", "urgency": "general",
+            "description": "厨房水管漏水",
+        })  # fmt: skip
+        assert waiting["state"] == "starting"
+    finally:
+        stack.start_prefect_server()
+
+    # The minute sweep (run here as the served deployment) resumes and starts what was missed.
+    report = run_sweep(stack)
+    assert report["resumed"] >= 1 and report["started"] >= 1
+    staff.open_task(process_id, "complaint.resolution")
+    staff.open_task(waiting["process_id"], "complaint.first-response")
+
+
+def run_sweep(stack: Stack, now: datetime | None = None) -> dict[str, int]:
+    """Run the sweep deployment once through Prefect and return its report."""
+    parameters = {"now": now.isoformat()} if now else {}
+    flow_run = run_deployment("sla-sweep/sla-sweep", parameters=parameters, timeout=120)
+    assert flow_run.state is not None and flow_run.state.is_completed(), flow_run.state
+    result = flow_run.state.result()
+    assert isinstance(result, dict)
+    return result
+
+
+def test_complaint_left_alone_climbs_to_the_shift_lead(stack: Stack) -> None:
+    staff, lead = stack.login("zhangmin"), stack.login("lihua")
+    process_id = new_complaint(staff, urgency="urgent")
+    task = staff.open_task(process_id, "complaint.first-response")
+    due = datetime.fromisoformat(task["due_at"])
+    assert timedelta(hours=1, minutes=59) < due - datetime.now(due.tzinfo) <= timedelta(hours=2)
+
+    report = run_sweep(stack, due + timedelta(seconds=1))
+    assert report["escalated"] >= 1
+
+    escalated = lead.open_task(process_id, "complaint.first-response", scope="queue")
+    assert escalated["tier"] == "shift_lead" and escalated["assignee_id"] is None
+    assert escalated["owner_of_record_id"] == task["owner_of_record_id"]
+    # The owner of record still sees the case and may still act on it.
+    assert staff.ok("GET", f"/tasks/{task['id']}")["id"] == task["id"]
+    view = staff.ok("GET", f"/processes/{process_id}")
+    [climb] = [e for e in view["events"] if e["kind"] == "task_escalated"]
+    assert climb["data"]["to_role"] == "shift_lead"
+    assert climb["data"]["from_user_id"] == task["owner_of_record_id"]
+
+    lead.ok("POST", f"/tasks/{task['id']}/claim")
+    lead.complete(task["id"], {"response_note": "班长已致电业主致歉"})
+    staff.open_task(process_id, "complaint.resolution")
+
+
+def test_bad_input_is_refused_field_by_field_and_changes_nothing(stack: Stack) -> None:
+    staff = stack.login("zhangmin")
+    process_id = new_complaint(staff)
+    task = staff.open_task(process_id, "complaint.first-response")
+    before = history_kinds(stack, process_id)
+
+    missing = staff.post(f"/tasks/{task['id']}/complete", json={})
+    assert missing.status_code == 422
+    [problem] = missing.json()["error"]["fields"]
+    assert problem["field"] == "response_note"
+    assert problem["message"] == "响应说明: 必填"
+
+    english = stack.login("zhangmin", language="en").post(
+        f"/tasks/{task['id']}/complete", json={"response_note": "", "extra": 1}
+    )
+    assert english.status_code == 422
+    assert {f["message"] for f in english.json()["error"]["fields"]} == {
+        "Response note: Must not be empty",
+        "extra: This field is not part of the form",
+    }
+
+    unknown = staff.post("/tasks/999999/complete", json={"response_note": "x"})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["message"] == "任务 999999 不存在"
+
+    # Another staff member can neither see nor complete someone else's task.
+    other = stack.login("wangqiang")
+    assert other.get(f"/tasks/{task['id']}").status_code == 404
+    assert (
+        other.post(f"/tasks/{task['id']}/complete", json={"response_note": "x"}).status_code == 404
+    )
+
+    bad_intake = staff.post("/complaints", json={
+        "resident_name": "王先生", "unit": "1-1", "contact_phone": "abc", "channel": "fax",
+        "category": "noise", "urgency": "urgent", "description": "噪音",
+    })  # fmt: skip
+    assert bad_intake.status_code == 422
+    by_field = {f["field"]: f["message"] for f in bad_intake.json()["error"]["fields"]}
+    assert by_field["contact_phone"] == "联系电话: 格式不正确"
+    assert by_field["channel"].startswith("受理渠道: 只能是以下之一")
+
+    assert history_kinds(stack, process_id) == before
+    assert staff.ok("GET", f"/tasks/{task['id']}")["state"] == "open"
+
+    staff.complete(task["id"], {"response_note": "已联系"})
+    resolution = staff.open_task(process_id, "complaint.resolution")
+    wrong_type = staff.post(
+        f"/tasks/{resolution['id']}/complete",
+        json={"outcome": "dispatch", "summary": "转工程", "department": "plumbing"},
+    )
+    assert wrong_type.status_code == 422
+    [problem] = wrong_type.json()["error"]["fields"]
+    assert problem["field"] == "department"
+    assert "engineering" in problem["message"]
+
+
+def test_each_role_is_refused_what_it_may_not_do(stack: Stack) -> None:
+    staff, engineer = stack.login("zhangmin"), stack.login("liugong")
+    process_id = new_complaint(staff)
+    task = staff.open_task(process_id, "complaint.first-response")
+
+    assert engineer.post("/complaints", json={}).status_code == 422
+    intake = {
+        "resident_name": "王先生", "unit": "1-1", "contact_phone": "13800138000",
+        "channel": "phone", "category": "noise", "urgency": "general", "description": "x",
+    }  # fmt: skip
+    refused = engineer.post("/complaints", json=intake)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["message"] == "只有客服人员可以登记投诉"
+    assert staff.get("/tasks", params={"scope": "team"}).status_code == 403
+    reassign = staff.post(f"/tasks/{task['id']}/reassign", json={"to_user_id": 1, "reason": "x"})
+    assert reassign.status_code == 403
+    assert staff.post(f"/tasks/{task['id']}/claim").status_code == 403
+    assert httpx.get(f"{stack.config.api_url}/api/v1/tasks").status_code == 401
+
+    # A shift lead may reassign within the site, with a reason; the new holder then has it.
+    lead, colleague = stack.login("lihua"), stack.login("wangqiang")
+    with transaction() as session:
+        colleague_id = person(session, "wangqiang").id
+    no_reason = lead.post(
+        f"/tasks/{task['id']}/reassign", json={"to_user_id": colleague_id, "reason": " "}
+    )
+    assert no_reason.status_code == 422
+    moved = lead.ok("POST", f"/tasks/{task['id']}/reassign",
+                    json={"to_user_id": colleague_id, "reason": "值班调整"})  # fmt: skip
+    assert moved["assignee_id"] == colleague_id
+    assert colleague.ok("GET", f"/tasks/{task['id']}")["assignee_id"] == colleague_id
+    assert (
+        staff.post(f"/tasks/{task['id']}/complete", json={"response_note": "x"}).status_code == 403
+    )
+    assert "task_reassigned" in history_kinds(stack, process_id)
