@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 POSTGRES_TEST_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
-.PHONY: up test test-sqlite test-postgres bench lint format clean
+.PHONY: up test test-sqlite test-postgres bench lint format clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,16 @@ $(STAMP): pyproject.toml
 up: $(STAMP)
 	$(BIN)/python -m launch
 
+## The browser tests drive Debian's chromium (Playwright's own browser download does not work
+## on closed networks); CJK fonts so that screenshots show Chinese.
+browser:
+	@if command -v chromium >/dev/null && fc-list :lang=zh 2>/dev/null | grep -q .; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	else echo "Install Chromium for the browser tests: sudo apt-get install chromium fonts-noto-cjk"; exit 1; fi
+
 ## Lint, then the whole suite on SQLite, then again on PostgreSQL when one answers (always in CI).
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(MAKE) test-sqlite

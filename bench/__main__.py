@@ -21,6 +21,10 @@ def main() -> None:
             from bench.sla_sweep import run as run_sla
 
             emit(run_sla())
+        if "dashboard" in args.which:
+            from bench.dashboard import run as run_dashboard
+
+            emit(run_dashboard())
         if "turnaround" in args.which:
             from bench.turnaround import run as run_turnaround
 

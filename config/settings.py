@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     digest_time: str = Field(default="08:30", pattern=CLOCK_PATTERN)
     digest_calendar: str = "day_shift"
 
+    # Files attached to tasks: the largest accepted upload (10 MiB: phone photos and scans fit).
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+
+    @property
+    def attachments_dir(self) -> Path:
+        """Return the folder that holds attachment files, named by storage key."""
+        return self.data_dir / "attachments"
+
     @model_validator(mode="after")
     def _refuse_default_secret_key(self) -> "Settings":
         if (

@@ -31,6 +31,11 @@ class NotAuthenticated(DomainError):
     code = "not_authenticated"
 
 
+class AccountLocked(NotAuthenticated):
+    status = 429
+    code = "account_locked"
+
+
 class Forbidden(DomainError):
     status = 403
     code = "forbidden"

@@ -5,30 +5,39 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from db.models import InboxTask, Process, Role, TaskState, User
+from db.models import Complaint, InboxTask, Process, Role, TaskState, User
 from domain.errors import Conflict, Forbidden, Invalid
 from domain.events import record_event
 from domain.people import get_user, users_with_role
 from domain.sla import start_clock
 from domain.steps import HumanRequest, HumanStep
+from domain.substitutes import active_substitute
 from domain.task_access import get_task, may_act, may_manage, readable_tasks
 from domain.validation import validate_form
 from notify.outbox import enqueue
+
+# The inbox's views; "team" and "approvals" are for shift leads and managers.
+SCOPES = ("mine", "queue", "upcoming", "done", "team", "approvals", "all")
+DUE_WINDOWS = ("overdue", "today", "week")
 
 
 @dataclass(frozen=True)
 class TaskFilter:
     """Which slice of the readable tasks to list."""
 
-    scope: str = "mine"  # mine | queue | team | all
+    scope: str = "mine"
     state: TaskState | None = TaskState.OPEN
     process_kind: str | None = None
     due_before: datetime | None = None
     limit: int = 50
     offset: int = 0
+    site_id: int | None = None
+    urgency: str | None = None
+    search: str | None = None
+    approval_steps: frozenset[str] = frozenset()
 
 
 def list_tasks(
@@ -36,25 +45,54 @@ def list_tasks(
 ) -> list[InboxTask]:
     """Return the tasks `user` may see in the chosen scope, soonest due first."""
     statement = readable_tasks(user)
+    in_my_queue = and_(
+        InboxTask.assignee_id.is_(None),
+        InboxTask.site_id == user.site_id,
+        InboxTask.candidate_role.in_([r.role for r in user.roles]),
+    )
+    state = criteria.state
     if criteria.scope == "mine":
         statement = statement.where(InboxTask.assignee_id == user.id)
     elif criteria.scope == "queue":
+        statement = statement.where(in_my_queue)
+    elif criteria.scope == "upcoming":
+        state = TaskState.OPEN
         statement = statement.where(
-            InboxTask.assignee_id.is_(None),
-            InboxTask.site_id == user.site_id,
-            InboxTask.candidate_role.in_([r.role for r in user.roles]),
+            InboxTask.available_from > now, or_(InboxTask.assignee_id == user.id, in_my_queue)
         )
-    elif criteria.scope == "team" and not user.manages:
+    elif criteria.scope == "done":
+        state = TaskState.DONE
+        statement = statement.where(InboxTask.completed_by_id == user.id)
+    elif criteria.scope in ("team", "approvals") and not user.manages:
         raise Forbidden("Only shift leads and managers can see the team's tasks")
-    if criteria.state is not None:
-        statement = statement.where(InboxTask.state == criteria.state)
-    if criteria.state == TaskState.OPEN:
+    elif criteria.scope == "approvals":
+        statement = statement.where(
+            InboxTask.step.in_(criteria.approval_steps),
+            or_(InboxTask.assignee_id == user.id, in_my_queue),
+        )
+    if state is not None:
+        statement = statement.where(InboxTask.state == state)
+    if state == TaskState.OPEN and criteria.scope != "upcoming":
         statement = statement.where(InboxTask.available_from <= now)
+    if criteria.process_kind or criteria.search:
+        statement = statement.join(Process)
     if criteria.process_kind:
-        statement = statement.join(Process).where(Process.kind == criteria.process_kind)
+        statement = statement.where(Process.kind == criteria.process_kind)
+    if criteria.site_id is not None:
+        statement = statement.where(InboxTask.site_id == criteria.site_id)
     if criteria.due_before:
         statement = statement.where(InboxTask.due_at <= criteria.due_before)
-    statement = statement.order_by(InboxTask.due_at.asc().nulls_last(), InboxTask.id)
+    if criteria.urgency:
+        statement = statement.join(Complaint, Complaint.process_id == InboxTask.process_id).where(
+            Complaint.urgency == criteria.urgency
+        )
+    if criteria.search:
+        pattern = f"%{criteria.search.strip()}%"
+        statement = statement.where(Process.subject.ilike(pattern))
+    if criteria.scope == "done":
+        statement = statement.order_by(InboxTask.completed_at.desc(), InboxTask.id.desc())
+    else:
+        statement = statement.order_by(InboxTask.due_at.asc().nulls_last(), InboxTask.id)
     return list(session.scalars(statement.limit(criteria.limit).offset(criteria.offset)))
 
 
@@ -69,16 +107,23 @@ def open_task(
     )
     if existing is not None:
         return existing
+    available_from = request.available_from or now
+    # Someone out of office when the task opens gets it through their substitute.
+    substitute = (
+        active_substitute(session, request.assignee_id, max(now, available_from))
+        if request.assignee_id is not None
+        else None
+    )
     task = InboxTask(
         process_id=request.process_id,
         flow_run_id=flow_run_id,
         step_key=request.key,
         step=step.name,
         site_id=request.site_id,
-        assignee_id=request.assignee_id,
+        assignee_id=substitute.id if substitute is not None else request.assignee_id,
         candidate_role=request.candidate_role,
         owner_of_record_id=request.owner_of_record_id,
-        available_from=request.available_from or now,
+        available_from=available_from,
         due_at=request.due_at,
         context=request.context or {},
         created_at=now,
@@ -98,6 +143,15 @@ def open_task(
         at=now,
         data={"step": step.name, "assignee_id": task.assignee_id, "role": task.candidate_role},
     )
+    if substitute is not None:
+        record_event(
+            session,
+            process_id=request.process_id,
+            task_id=task.id,
+            kind="task_routed_to_substitute",
+            at=now,
+            data={"from_user_id": request.assignee_id, "to_user_id": substitute.id},
+        )
     if task.available_from <= now:
         announce(session, task, step, now)
     # Otherwise the sweep announces it when it opens (onboarding day N opens on working day N).
@@ -216,6 +270,38 @@ def reassign(
         raise Forbidden("Only shift leads and managers can reassign tasks")
     if not reason.strip():
         raise Invalid.field("reason", "A reason is required")
+    return _hand_over(session, user, task, to_user_id, step, now, "task_reassigned", reason=reason)
+
+
+def delegate(
+    session: Session,
+    user: User,
+    task_id: int,
+    to_user_id: int,
+    note: str,
+    step: HumanStep[Any],
+    now: datetime,
+) -> InboxTask:
+    """Hand my own open task to a colleague at my site; the owner of record stays."""
+    task = get_task(session, user, task_id)
+    if task.assignee_id != user.id:
+        raise Forbidden("Only the task's holder can delegate it")
+    if to_user_id == user.id:
+        raise Invalid.field("to_user_id", "Choose a colleague other than yourself")
+    return _hand_over(session, user, task, to_user_id, step, now, "task_delegated", note=note)
+
+
+def _hand_over(
+    session: Session,
+    actor: User,
+    task: InboxTask,
+    to_user_id: int,
+    step: HumanStep[Any],
+    now: datetime,
+    kind: str,
+    **why: str,
+) -> InboxTask:
+    """Move `task` from its current holder to `to_user_id` if nobody moved it meanwhile."""
     target = session.get(User, to_user_id)
     if target is None or not target.active:
         raise Invalid.field("to_user_id", "No active user with this id")
@@ -225,7 +311,7 @@ def reassign(
     moved = session.execute(
         update(InboxTask)
         .where(
-            InboxTask.id == task_id,
+            InboxTask.id == task.id,
             InboxTask.state == TaskState.OPEN,
             InboxTask.assignee_id.is_(None) if holder is None else InboxTask.assignee_id == holder,
         )
@@ -237,10 +323,10 @@ def reassign(
         session,
         process_id=task.process_id,
         task_id=task.id,
-        kind="task_reassigned",
+        kind=kind,
         at=now,
-        actor_id=user.id,
-        data={"from_user_id": holder, "to_user_id": target.id, "reason": reason},
+        actor_id=actor.id,
+        data={"from_user_id": holder, "to_user_id": target.id, **why},
     )
     session.refresh(task)
     assert event is not None

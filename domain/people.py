@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pwdlib import PasswordHash
@@ -9,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.models import ApiToken, Role, User, UserRole
-from domain.errors import NotAuthenticated, NotFound
+from domain.errors import AccountLocked, DomainError, NotAuthenticated, NotFound
 
 password_hasher = PasswordHash.recommended()
 # Verifying against a fixed hash when the user is unknown keeps the response time the same,
@@ -22,15 +23,54 @@ def hash_password(password: str) -> str:
     return password_hasher.hash(password)
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
-    """Return the active user with these credentials, or raise NotAuthenticated."""
+@dataclass(frozen=True)
+class Lockout:
+    """How many wrong passwords in a row lock an account, and for how long."""
+
+    max_failures: int = 5
+    duration: timedelta = timedelta(minutes=15)
+
+
+LOCKOUT = Lockout()
+
+
+@dataclass(frozen=True)
+class LoginAttempt:
+    """The outcome of a login: the user, or the refusal to raise once the attempt is recorded."""
+
+    user: User | None
+    refusal: DomainError | None = None
+
+
+def authenticate(
+    session: Session, username: str, password: str, now: datetime, policy: Lockout = LOCKOUT
+) -> LoginAttempt:
+    """Check a login and record the attempt; the caller commits, then raises any refusal.
+
+    Returning the refusal instead of raising it keeps the failure count: a raise would roll
+    back the very transaction that counts the wrong password.
+    """
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         password_hasher.verify(password, _UNKNOWN_USER_HASH)
-        raise NotAuthenticated("Wrong username or password")
+        return LoginAttempt(None, NotAuthenticated("Wrong username or password"))
+    if user.locked_until is not None and user.locked_until > now:
+        return LoginAttempt(
+            None,
+            AccountLocked(
+                "Too many wrong passwords: the account is locked for {minutes} minutes",
+                minutes=int(policy.duration.total_seconds() // 60),
+            ),
+        )
     if not password_hasher.verify(password, user.password_hash) or not user.active:
-        raise NotAuthenticated("Wrong username or password")
-    return user
+        user.failed_logins += 1
+        if user.failed_logins >= policy.max_failures:
+            user.failed_logins = 0
+            user.locked_until = now + policy.duration
+        return LoginAttempt(None, NotAuthenticated("Wrong username or password"))
+    user.failed_logins = 0
+    user.locked_until = None
+    return LoginAttempt(user)
 
 
 def _digest(token: str) -> str:
@@ -54,6 +94,13 @@ def user_for_token(session: Session, token: str, now: datetime) -> User:
     return api_token.user
 
 
+def revoke_token(session: Session, token: str) -> None:
+    """Revoke one bearer token (a browser's logout leaves the person's other logins alone)."""
+    session.execute(
+        update(ApiToken).where(ApiToken.token_digest == _digest(token)).values(revoked=True)
+    )
+
+
 def revoke_tokens(session: Session, user: User) -> None:
     """Revoke every token of `user` (on logout or when the account is disabled)."""
     session.execute(update(ApiToken).where(ApiToken.user_id == user.id).values(revoked=True))
@@ -75,5 +122,14 @@ def users_with_role(session: Session, site_id: int, role: Role) -> list[User]:
             .join(UserRole)
             .where(User.site_id == site_id, User.active, UserRole.role == role)
             .order_by(User.id)
+        )
+    )
+
+
+def colleagues(session: Session, site_id: int) -> list[User]:
+    """Return the active people of a site, by name, for choosing whom to hand work to."""
+    return list(
+        session.scalars(
+            select(User).where(User.site_id == site_id, User.active).order_by(User.display_name)
         )
     )

@@ -1,9 +1,24 @@
 """Processes as people see them: who may look at one, and its story so far."""
 
+from typing import Any
+
 from sqlalchemy import exists, false, or_, select
 from sqlalchemy.orm import Session
 
-from db.models import Complaint, Event, InboxTask, Process, Role, TaskState, User
+from db.base import Base
+from db.models import (
+    Complaint,
+    Event,
+    InboxTask,
+    NewHire,
+    Process,
+    ProcessKind,
+    Resignation,
+    Role,
+    TaskState,
+    TrainingPlan,
+    User,
+)
 from domain.errors import NotFound
 from domain.task_access import readable_tasks
 
@@ -24,6 +39,23 @@ def get_process(session: Session, user: User, process_id: str) -> Process:
     if process is None:
         raise NotFound("Process {process_id} does not exist", process_id=process_id)
     return process
+
+
+# The table that holds each kind of process's own facts, keyed by the process id.
+DETAIL_TABLES: dict[ProcessKind, type[Base]] = {
+    ProcessKind.COMPLAINT: Complaint,
+    ProcessKind.TRAINING_PLAN: TrainingPlan,
+    ProcessKind.ONBOARDING: NewHire,
+    ProcessKind.RESIGNATION: Resignation,
+}
+
+
+def process_details(session: Session, process: Process) -> dict[str, Any]:
+    """Return the process's own facts (the complaint, the plan, the new hire, the leaver)."""
+    row = session.get(DETAIL_TABLES[ProcessKind(process.kind)], process.id)
+    if row is None:
+        return {}
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns if c.key != "process_id"}
 
 
 def open_tasks(session: Session, process_id: str) -> list[InboxTask]:

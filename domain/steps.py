@@ -21,6 +21,8 @@ class HumanStep(Generic[F]):
     form: type[F]
     # Which SLA target of the process's ladder sets the due time ("first_response", ...).
     sla_target: str | None = None
+    # A manager's decision on someone else's work: listed in the managers' approvals queue.
+    approval: bool = False
 
 
 @dataclass(frozen=True)

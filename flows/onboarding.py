@@ -58,7 +58,10 @@ MENTOR_SHIFT = HumanStep(
 EXAM = HumanStep("onboarding.exam", "Score the onboarding exam", ExamScore)
 RETRAINING = HumanStep("onboarding.retraining", "Retrain the new hire", RetrainingReport)
 DISMISSAL = HumanStep(
-    "onboarding.dismissal-decision", "Decide on dismissing the new hire", DismissalDecision
+    "onboarding.dismissal-decision",
+    "Decide on dismissing the new hire",
+    DismissalDecision,
+    approval=True,
 )
 REVISE_TRAINING = HumanStep(
     "onboarding.revise-training", "Revise the training: pass rate below target", TrainingRevision

@@ -55,14 +55,17 @@ from tasks.resignation import (
 )
 
 APPROVE_PLAN = HumanStep(
-    "resignation.approve-plan", "Approve the handover plan", HandoverPlanDecision
+    "resignation.approve-plan", "Approve the handover plan", HandoverPlanDecision, approval=True
 )
 INVENTORY = HumanStep("resignation.inventory", "List the work to hand over", InventoryDecision)
 CONFIRM_ITEMS = HumanStep(
     "resignation.confirm-items", "Confirm the handover items", ItemConfirmationDecision
 )
 RESOLVE_DISPUTES = HumanStep(
-    "resignation.resolve-disputes", "Resolve the handover disputes", DisputeResolutionDecision
+    "resignation.resolve-disputes",
+    "Resolve the handover disputes",
+    DisputeResolutionDecision,
+    approval=True,
 )
 HOLD_SESSION = HumanStep(
     "resignation.hold-session", "Give the knowledge-transfer session", SessionHeldDecision

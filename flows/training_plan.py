@@ -59,7 +59,11 @@ REVISE = HumanStep(
     "training_plan.revise", "Revise the training plan", PlanDocument, sla_target=SLA_TARGET
 )
 APPROVE = HumanStep(
-    "training_plan.approve", "Approve the training plan", PlanDecision, sla_target=SLA_TARGET
+    "training_plan.approve",
+    "Approve the training plan",
+    PlanDecision,
+    sla_target=SLA_TARGET,
+    approval=True,
 )
 RECORD_SESSION = HumanStep(
     "training_plan.record-session",

@@ -4,6 +4,7 @@ import logging
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
+from prefect.settings import PREFECT_UI_URL
 from sqlalchemy import select, update
 
 from db.models import Process, ProcessState
@@ -65,3 +66,9 @@ def unstarted_processes(limit: int = 100) -> list[str]:
 def flow_run_url(flow_run_id: str | UUID, ui_url: str) -> str:
     """Return the Prefect UI page of a flow run."""
     return f"{ui_url.rstrip('/')}/runs/flow-run/{flow_run_id}"
+
+
+def process_run_url(flow_run_id: str | None) -> str | None:
+    """Return the Prefect UI page of a process's flow run, when it has one and a UI is known."""
+    ui_url = PREFECT_UI_URL.value()
+    return flow_run_url(flow_run_id, ui_url) if flow_run_id and ui_url else None

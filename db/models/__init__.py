@@ -3,6 +3,10 @@
 from db.models.channels import BotSendWindow as BotSendWindow
 from db.models.channels import GroupBot as GroupBot
 from db.models.channels import NotificationPreference as NotificationPreference
+from db.models.collaboration import SavedView as SavedView
+from db.models.collaboration import Substitution as Substitution
+from db.models.collaboration import TaskAttachment as TaskAttachment
+from db.models.collaboration import TaskComment as TaskComment
 from db.models.complaint import Complaint
 from db.models.inbox_task import InboxTask, TaskPause, TaskState
 from db.models.onboarding import ExamAttempt as ExamAttempt

@@ -50,6 +50,9 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Lockout after repeated wrong passwords (see domain/people.py LOCKOUT).
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
 
     site: Mapped[Site] = relationship(lazy="joined")
     roles: Mapped[list["UserRole"]] = relationship(

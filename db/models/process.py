@@ -52,6 +52,8 @@ class Event(Base):
     __table_args__ = (
         Index("ix_event_process_at", "process_id", "at"),
         Index("ix_event_kind_at", "kind", "at"),
+        # The dashboard asks each complaint for its events of one kind (closed? escalated?).
+        Index("ix_event_process_kind_at", "process_id", "kind", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,4 +1,4 @@
-"""The FastAPI application: the REST API under /api/v1 with OpenAPI docs at /docs."""
+"""The FastAPI application: the web inbox, and the REST API under /api/v1 (OpenAPI at /docs)."""
 
 import importlib
 import pkgutil
@@ -6,9 +6,8 @@ import pkgutil
 from fastapi import APIRouter, FastAPI
 
 from inbox.api import routes
-from inbox.api.errors import install_error_handlers
-
-API_PREFIX = "/api/v1"
+from inbox.api.errors import API_PREFIX, install_error_handlers
+from inbox.web.app import install_web
 
 
 def create_app() -> FastAPI:
@@ -25,6 +24,7 @@ def create_app() -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     install_error_handlers(app)
+    install_web(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -51,6 +51,11 @@ class ProcessStarted(BaseModel):
     state: str
     flow_run_id: str | None
 
+    @classmethod
+    def of(cls, process: Any) -> "ProcessStarted":
+        """Return the view of a just-recorded process."""
+        return cls(process_id=process.id, state=process.state, flow_run_id=process.flow_run_id)
+
 
 class EventPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)

@@ -322,8 +322,7 @@ def test_offboarding_disables_the_account_and_escalates_what_is_left(
     assert not leaver.active
     with pytest.raises(NotAuthenticated):
         user_for_token(session, token, offboard_at)
-    with pytest.raises(NotAuthenticated):
-        authenticate(session, leaver.username, PASSWORD)
+    assert authenticate(session, leaver.username, PASSWORD, offboard_at).user is None
     assert late_task.assignee_id == successor.id
     assert session.get_one(Complaint, late_case).owner_of_record_id == successor.id
     assert own.assignee_id == supervisor.id

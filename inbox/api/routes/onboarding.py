@@ -13,16 +13,15 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import NewHire, Process, User
-from db.session import transaction
+from db.models import NewHire, Process, ProcessKind, User
 from domain import onboarding
 from forms.onboarding import NewHireCreate
 from i18n import gettext_for
 from inbox.api.deps import ClockDep, CurrentUser, SessionDep
 from inbox.api.errors import request_locale
 from inbox.api.schemas import ProcessStarted
+from inbox.intake import start_process
 from rules.onboarding import exam_day
-from tasks.process_runs import start_process_run
 
 router = APIRouter(prefix="/onboardings", tags=["onboarding"])
 
@@ -144,20 +143,7 @@ class TrainerCohortPublic(BaseModel):
 @router.post("", response_model=ProcessStarted, status_code=status.HTTP_201_CREATED)
 def register_new_hire(intake: NewHireCreate, user: CurrentUser, clock: ClockDep) -> ProcessStarted:
     """Register a new hire (HR); their onboarding starts with the supervisor choosing a mentor."""
-    with transaction() as session:
-        hr = session.get_one(User, user.id)
-        process = onboarding.register_new_hire(
-            session, hr, intake, onboarding.current_policy(), clock()
-        )
-        process_id = process.id
-    # After the commit: if Prefect is unreachable the process stays "starting" and the sweep
-    # starts it later; the registration itself is never lost.
-    start_process_run(process_id)
-    with transaction() as session:
-        process = session.get_one(Process, process_id)
-        return ProcessStarted(
-            process_id=process_id, state=process.state, flow_run_id=process.flow_run_id
-        )
+    return ProcessStarted.of(start_process(ProcessKind.ONBOARDING, user.id, intake, clock()))
 
 
 @router.get("", response_model=list[NewHireSummary])

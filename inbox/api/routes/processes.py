@@ -1,16 +1,14 @@
 """A process's state, open tasks and full history."""
 
 from fastapi import APIRouter, Request
-from prefect.settings import PREFECT_UI_URL
 
-from db.models import Complaint
 from domain.events import history
-from domain.processes import event_actors, get_process, open_tasks
+from domain.processes import event_actors, get_process, open_tasks, process_details
 from inbox.api.deps import CurrentUser, SessionDep
 from inbox.api.errors import request_locale
 from inbox.api.presenters import task_public
 from inbox.api.schemas import EventPublic, ProcessPublic
-from tasks.process_runs import flow_run_url
+from tasks.process_runs import process_run_url
 
 router = APIRouter(prefix="/processes", tags=["processes"])
 
@@ -23,12 +21,8 @@ def get_process_view(
     process = get_process(session, user, process_id)
     events = history(session, process_id)
     names = event_actors(session, events)
-    complaint = session.get(Complaint, process_id)
-    details = (
-        {c.key: getattr(complaint, c.key) for c in Complaint.__table__.columns} if complaint else {}
-    )
+    details = process_details(session, process)
     locale = request_locale(request)
-    ui_url = PREFECT_UI_URL.value()
     return ProcessPublic(
         id=process.id,
         kind=process.kind,
@@ -37,9 +31,7 @@ def get_process_view(
         site_id=process.site_id,
         current_step=process.current_step,
         flow_run_id=process.flow_run_id,
-        flow_run_url=flow_run_url(process.flow_run_id, ui_url)
-        if process.flow_run_id and ui_url
-        else None,
+        flow_run_url=process_run_url(process.flow_run_id),
         started_at=process.started_at,
         closed_at=process.closed_at,
         details=details,

@@ -7,15 +7,14 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from db.models import Process, Resignation, User
-from db.session import transaction
+from db.models import Process, ProcessKind, Resignation, User
 from domain import resignation as resignations
 from domain.knowledge import articles_of_sessions
 from forms.resignation import ResignationCreate
 from inbox.api.deps import ClockDep, CurrentUser, SessionDep
 from inbox.api.schemas import ProcessStarted
+from inbox.intake import start_process
 from rules.resignation import load_policy
-from tasks.process_runs import start_process_run
 
 router = APIRouter(prefix="/resignations", tags=["resignations"])
 
@@ -144,19 +143,7 @@ def create_resignation(
     intake: ResignationCreate, user: CurrentUser, clock: ClockDep
 ) -> ProcessStarted:
     """Record a resignation (your own, or as HR someone else's) and start the handover."""
-    with transaction() as session:
-        process = resignations.record_resignation(
-            session, session.get_one(User, user.id), intake, load_policy(), clock()
-        )
-        process_id = process.id
-    # After the commit: if Prefect is unreachable the process stays "starting" and the sweep
-    # starts it later; the notice itself is never lost.
-    start_process_run(process_id)
-    with transaction() as session:
-        process = session.get_one(Process, process_id)
-        return ProcessStarted(
-            process_id=process_id, state=process.state, flow_run_id=process.flow_run_id
-        )
+    return ProcessStarted.of(start_process(ProcessKind.RESIGNATION, user.id, intake, clock()))
 
 
 @router.get("/{process_id}", response_model=ResignationPublic)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from db.models import Process, TrainingPlan, User
+from db.models import Process, ProcessKind, TrainingPlan, User
 from db.session import transaction
 from domain import inbox
 from domain import training_plan as plans
@@ -17,9 +17,9 @@ from flows.catalog import STEPS
 from forms.training_plan import PlanDocument, TrainingPlanCreate
 from inbox.api.deps import ClockDep, CurrentUser, SessionDep
 from inbox.api.schemas import ProcessStarted
+from inbox.intake import start_process
 from rules.training_plan import load_policy
 from tasks.human import hand_back
-from tasks.process_runs import start_process_run
 
 router = APIRouter(prefix="/training-plans", tags=["training plans"])
 
@@ -161,19 +161,7 @@ def plan_public(session: Session, plan: TrainingPlan) -> TrainingPlanPublic:
 @router.post("", response_model=ProcessStarted, status_code=status.HTTP_201_CREATED)
 def start_plan(intake: TrainingPlanCreate, user: CurrentUser, clock: ClockDep) -> ProcessStarted:
     """Start drafting the annual or a monthly plan (supervisors); its deadlines are computed."""
-    with transaction() as session:
-        process = plans.start_plan(
-            session, session.get_one(User, user.id), intake, load_policy(), clock()
-        )
-        process_id = process.id
-    # After the commit: if Prefect is unreachable the process stays "starting" and the sweep
-    # starts it later.
-    start_process_run(process_id)
-    with transaction() as session:
-        process = session.get_one(Process, process_id)
-        return ProcessStarted(
-            process_id=process_id, state=process.state, flow_run_id=process.flow_run_id
-        )
+    return ProcessStarted.of(start_process(ProcessKind.TRAINING_PLAN, user.id, intake, clock()))
 
 
 @router.get("/records", response_model=list[RecordLinePublic])

@@ -1,0 +1,1 @@
+"""The task inbox in the browser: server-rendered pages (Jinja2 + htmx), Chinese first."""

@@ -1,0 +1,110 @@
+"""Render the web pages from templates/web, in the person's language and time zone."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime, format_timedelta
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from config import get_settings
+from config.settings import TEMPLATES_DIR
+from db.models import User
+from i18n import gettext_for, negotiate_locale
+
+templates = Jinja2Templates(directory=TEMPLATES_DIR / "web")
+LOCALE_COOKIE = "kefu_lang"
+# Babel's names for our gettext locales.
+BABEL_LOCALES = {"zh_CN": "zh_Hans_CN", "en": "en"}
+# An SLA countdown turns amber when less than this share of its time is left, red when overdue.
+WARNING_SHARE_LEFT = 0.25
+
+
+def page_locale(request: Request, user: User | None) -> str:
+    """Return the page's locale: the person's choice, else the browser's, else Chinese."""
+    chosen = request.cookies.get(LOCALE_COOKIE)
+    if chosen in BABEL_LOCALES:
+        return chosen
+    if user is not None and user.locale in BABEL_LOCALES:
+        return user.locale
+    return negotiate_locale(request.headers.get("accept-language"))
+
+
+class Formatter:
+    """Dates and durations in the person's locale and the site's time zone."""
+
+    def __init__(self, locale: str, timezone: str) -> None:
+        self.babel_locale = BABEL_LOCALES[locale]
+        self.zone = ZoneInfo(timezone)
+
+    def when(self, value: datetime | None, style: str = "medium") -> str:
+        """Return `value` as a local date and time, or an empty string."""
+        if value is None:
+            return ""
+        return format_datetime(value.astimezone(self.zone), style, locale=self.babel_locale)
+
+    def local_iso(self, value: datetime | str | None) -> str:
+        """Return `value` in the site's time zone as an <input type=datetime-local> wants it."""
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return value  # what the person typed, shown back beside its error
+        if value is None:
+            return ""
+        local = value.astimezone(self.zone) if value.tzinfo else value
+        return local.strftime("%Y-%m-%dT%H:%M")
+
+    def duration(self, value: timedelta) -> str:
+        """Return a rounded, human duration such as "3小时" / "3 hours"."""
+        return format_timedelta(abs(value), threshold=1.1, locale=self.babel_locale)
+
+
+def countdown(
+    due_at: datetime | None, started_at: datetime | None, now: datetime
+) -> dict[str, Any]:
+    """Return what the SLA badge shows: the time left (or overdue) and its colour."""
+    if due_at is None:
+        return {"state": "none", "left": None}
+    left = due_at - now
+    total = (due_at - (started_at or due_at)).total_seconds()
+    if left.total_seconds() <= 0:
+        state = "overdue"
+    elif total > 0 and left.total_seconds() / total < WARNING_SHARE_LEFT:
+        state = "warning"
+    else:
+        state = "ok"
+    warn_at = due_at - timedelta(seconds=total * WARNING_SHARE_LEFT)
+    return {
+        "state": state,
+        "left": left,
+        "due_iso": due_at.astimezone(UTC).isoformat(),
+        "warn_iso": warn_at.astimezone(UTC).isoformat(),
+    }
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    user: User | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render template `name` with the page's language, formatter and CSRF token."""
+    locale = page_locale(request, user)
+    gettext: Callable[[str], str] = gettext_for(locale)
+    timezone = user.site.timezone if user is not None else get_settings().default_timezone
+    base = {
+        "request": request,
+        "user": user,
+        "locale": locale,
+        "_": gettext,
+        "fmt": Formatter(locale, timezone),
+        "csrf_token": request.session.get("csrf", ""),
+        "flash": request.session.pop("flash", None),
+    }
+    return templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)

@@ -1,0 +1,1 @@
+"""One router per page group; inbox.web.app includes every module here."""

@@ -1,0 +1,90 @@
+"""Start a process from the browser, and follow one: its facts, open tasks and history."""
+
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from db.models import ProcessKind, User
+from db.session import transaction
+from domain.errors import Invalid
+from domain.events import history
+from domain.people import colleagues
+from domain.processes import event_actors, get_process, open_tasks, process_details
+from domain.validation import validate_form
+from flows.catalog import STEPS
+from i18n import gettext_for
+from inbox.api.deps import ClockDep
+from inbox.intake import INTAKES, start_process
+from inbox.web.form_fields import errors_by_path, form_fields, parse_submission
+from inbox.web.rendering import page_locale, render
+from inbox.web.session import CsrfChecked, WebUser, acting_user
+from tasks.process_runs import process_run_url
+
+router = APIRouter(include_in_schema=False)
+
+
+def _start_page(
+    request: Request,
+    user: User,
+    kind: ProcessKind,
+    values: dict[str, object],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> HTMLResponse:
+    intake = INTAKES[kind]
+    gettext = gettext_for(page_locale(request, user))
+    with transaction() as session:
+        people = [(str(p.id), p.display_name) for p in colleagues(session, user.site_id)]
+    fields = form_fields(intake.form, values, errors, gettext, people)
+    context = {"intake": intake, "fields": fields, "kinds": list(INTAKES)}
+    return render(request, "start.html", context, user=user, status_code=status_code)
+
+
+@router.get("/start", response_class=HTMLResponse)
+def start_index(request: Request, user: WebUser) -> HTMLResponse:
+    """List the processes that can be started from the browser."""
+    return render(request, "start_index.html", {"intakes": INTAKES}, user=user)
+
+
+@router.get("/start/{kind}", response_class=HTMLResponse)
+def start_form(kind: ProcessKind, request: Request, user: WebUser) -> HTMLResponse:
+    """Show the intake form of a process (the front desk's complaint form, a new hire, …)."""
+    defaults: dict[str, object] = {"channel": "phone"} if kind == ProcessKind.COMPLAINT else {}
+    return _start_page(request, user, kind, defaults, {})
+
+
+@router.post("/start/{kind}", dependencies=[CsrfChecked])
+async def start(kind: ProcessKind, request: Request, user: WebUser, clock: ClockDep) -> Response:
+    """Record the process; refused input comes back as typed, with each field's error."""
+    payload = parse_submission(
+        INTAKES[kind].form, await request.form(), ZoneInfo(user.site.timezone)
+    )
+    try:
+        process = start_process(kind, user.id, validate_form(INTAKES[kind].form, payload), clock())
+    except Invalid as refusal:
+        gettext = gettext_for(page_locale(request, user))
+        errors = errors_by_path(refusal.problems, gettext)
+        return _start_page(request, user, kind, payload, errors, refusal.status)
+    return RedirectResponse(f"/processes/{process.id}", status_code=303)
+
+
+@router.get("/processes/{process_id}", response_class=HTMLResponse)
+def show_process(process_id: str, request: Request, user: WebUser) -> HTMLResponse:
+    """Show a process I may see: its facts, what it waits on, and every step with actor and time."""
+    with transaction() as session:
+        process = get_process(session, acting_user(session, user), process_id)
+        events = history(session, process_id)
+        context = {
+            "process": process,
+            "details": process_details(session, process),
+            "open_tasks": open_tasks(session, process_id),
+            "steps": STEPS,
+            "events": events,
+            "names": {
+                **event_actors(session, events),
+                **{p.id: p.display_name for p in colleagues(session, process.site_id)},
+            },
+            "flow_run_url": process_run_url(process.flow_run_id),
+        }
+        return render(request, "process.html", context, user=user)

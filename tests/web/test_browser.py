@@ -1,0 +1,161 @@
+"""The web inbox in a real Chromium, at phone width, in Chinese: every step of a complaint, a
+validation error, a manager's approval, and another person kept out.
+
+Runs against the session's real Prefect server and runner; the browser is the only client.
+"""
+
+import uuid
+from datetime import date, timedelta
+
+import pytest
+from playwright.sync_api import Locator, expect
+
+from db.models import Process, Role, User, UserRole
+from db.session import transaction
+from domain.people import hash_password
+from launch.demo import DEMO_PASSWORD
+from launch.embedded import eventually
+from tests.support.factories import person
+from tests.web.conftest import DESKTOP, PHONE, Person
+
+pytestmark = pytest.mark.e2e
+
+
+def task_row(someone: Person, view: str, search: str, title: str) -> Locator:
+    """Reload `view` until the task titled `title` for `search` is listed; return its row."""
+
+    def probe() -> Locator | None:
+        someone.page.goto(f"{someone.base_url}/inbox?view={view}&q={search}")
+        row = someone.page.locator("[data-testid=task-row]", has_text=title)
+        return row.first if row.count() else None
+
+    return eventually(probe, f"{title} in {someone.username}'s {view}")
+
+
+def open_task(someone: Person, view: str, search: str, title: str) -> str:
+    """Open the listed task and return its page address."""
+    task_row(someone, view, search, title).locator("a.task-link").click()
+    expect(someone.page.get_by_test_id("task-title")).to_contain_text(title)
+    return someone.page.url
+
+
+def submit(someone: Person) -> None:
+    someone.page.get_by_test_id("submit").click()
+
+
+def test_complaint_from_front_desk_to_closed_in_the_browser(people: dict[str, Person]) -> None:
+    staff = people["zhangmin"]
+    page = staff.page
+    expect(page.locator("nav.mainnav")).to_contain_text("我的任务")
+    unit = f"9-{uuid.uuid4().hex[:6]}"
+
+    # The front-desk form: a mistake is shown beside its field and nothing typed is lost.
+    page.goto(f"{staff.base_url}/start/complaint")
+    page.fill("#f-resident_name", "王先生")
+    page.fill("#f-unit", unit)
+    page.fill("#f-contact_phone", "电话号码")
+    page.select_option("#f-category", "noise")
+    page.select_option("#f-urgency", "urgent")
+    page.fill("#f-description", "楼上深夜装修噪音")
+    submit(staff)
+    expect(page.get_by_test_id("error-contact_phone")).to_have_text("格式不正确")
+    expect(page.locator("#f-unit")).to_have_value(unit)
+    staff.screenshot("complaint-form-error-phone")
+    page.fill("#f-contact_phone", "13800138000")
+    submit(staff)
+    expect(page.get_by_test_id("process-subject")).to_contain_text(unit)
+
+    # First response (首问负责: the recorder holds it); an empty note is refused inline.
+    open_task(staff, "mine", unit, "回复住户")
+    expect(page.get_by_test_id("countdown")).to_be_visible()
+    submit(staff)
+    expect(page.get_by_test_id("error-response_note")).to_be_visible()
+    staff.screenshot("task-validation-error-phone")
+    page.fill("#f-response_note", "已电话联系业主，今晚处理")
+    submit(staff)
+    expect(page.locator(".flash")).to_contain_text("已完成")
+
+    # Resolution dispatched to engineering; the engineer claims it from the role queue.
+    open_task(staff, "mine", unit, "处理投诉")
+    page.select_option("#f-outcome", "dispatch")
+    page.fill("#f-summary", "请工程部检查")
+    page.select_option("#f-department", "engineering")
+    submit(staff)
+    engineer = people["liugong"]
+    row = task_row(engineer, "queue", unit, "处理派单")
+    row.get_by_role("button", name="认领").click()
+    open_task(engineer, "mine", unit, "处理派单")
+    engineer.page.fill("#f-work_done", "已要求施工方停工")
+    submit(engineer)
+
+    # Back to the owner of record: resolved, then the return visit closes the case.
+    open_task(staff, "mine", unit, "处理投诉")
+    page.select_option("#f-outcome", "resolved")
+    page.fill("#f-summary", "施工已停止")
+    submit(staff)
+    task_url = open_task(staff, "mine", unit, "回访")
+    staff.screenshot("return-visit-phone")
+    page.set_viewport_size(DESKTOP)
+    staff.screenshot("return-visit-desktop")
+    page.set_viewport_size(PHONE)
+
+    # Someone else at the same site can neither list nor open the task.
+    colleague = people["wangqiang"]
+    response = colleague.page.goto(task_url)
+    assert response is not None and response.status == 404
+    expect(colleague.page.get_by_test_id("error-page")).to_be_visible()
+
+    page.goto(task_url)
+    page.fill("#f-satisfaction", "5")
+    page.fill("#f-comment", "很满意")
+    submit(staff)
+
+    def closed() -> bool:
+        with transaction() as session:
+            process = session.query(Process).filter(Process.subject.contains(unit)).one()
+            return process.state == "closed"
+
+    eventually(closed, "the complaint closed")
+    # Done by me: both resolutions, the response and the visit (the engineer did the work).
+    page.goto(f"{staff.base_url}/inbox?view=done&q={unit}")
+    expect(page.locator("[data-testid=task-row]")).to_have_count(4)
+    page.locator("[data-testid=task-row] a.task-link").first.click()
+    expect(page.get_by_test_id("task-title")).to_be_visible()
+    page.locator(".crumbs a[href^='/processes/']").click()
+    expect(page.get_by_test_id("process-state")).to_have_text("已关闭")
+    expect(page.get_by_test_id("timeline")).to_contain_text("张敏")
+    staff.screenshot("process-history-phone")
+
+
+def test_manager_approves_a_handover_plan_in_the_browser(people: dict[str, Person]) -> None:
+    username = f"leaver{uuid.uuid4().hex[:6]}"
+    with transaction() as session:
+        site_id = person(session, "zhangmin").site_id
+        leaver = User(username=username, display_name="离职员工", site_id=site_id,
+                      password_hash=hash_password(DEMO_PASSWORD))  # fmt: skip
+        leaver.roles = [UserRole(role=Role.STAFF)]
+        session.add(leaver)
+    employee = people[username]
+    page = employee.page
+    page.goto(f"{employee.base_url}/start/resignation")
+    page.fill("#f-last_working_day", (date.today() + timedelta(days=60)).isoformat())
+    page.fill("#f-reason", "回老家发展")
+    submit(employee)
+    expect(page.get_by_test_id("process-subject")).to_contain_text("离职员工")
+
+    supervisor = people["zhaolei"]
+    open_task(supervisor, "approvals", "离职员工", "审批交接计划")
+    supervisor.screenshot("approval-phone")
+    supervisor.page.select_option("#f-successor_id", label="王强")
+    supervisor.page.select_option("#f-supervisor_id", label="赵磊")
+    supervisor.page.fill("#f-handover_starts_on", (date.today() + timedelta(days=1)).isoformat())
+    supervisor.page.fill("#f-handover_ends_on", (date.today() + timedelta(days=10)).isoformat())
+    submit(supervisor)
+    expect(supervisor.page.locator(".flash")).to_contain_text("已完成")
+
+    # The plan is approved: the leaver is asked for the inventory of their work.
+    open_task(employee, "mine", "离职员工", "清点交接工作")
+
+    # A staff member has no approvals queue.
+    response = employee.page.goto(f"{employee.base_url}/inbox?view=approvals")
+    assert response is not None and response.status == 403
