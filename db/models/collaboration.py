@@ -42,7 +42,7 @@ class TaskAttachment(Base):
 
 
 class SavedView(Base):
-    """A person's named inbox filter (view, process, urgency, due, search), kept as a query string."""
+    """A person's named inbox filter (view, process, urgency, due, search) as a query string."""
 
     __tablename__ = "saved_view"
     __table_args__ = (UniqueConstraint("user_id", "name"),)
