@@ -35,6 +35,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -534,13 +535,18 @@ def _acceptance(process_id: Any, as_of: datetime) -> ColumnElement[int]:
     return func.coalesce(judged, ACCEPTANCE_PENDING)
 
 
+def _detail(detail_site_id: int | None) -> ColumnElement[bool]:
+    """Return the SQL for whether a row gets its detail columns (every row when None)."""
+    return true() if detail_site_id is None else Process.site_id == detail_site_id
+
+
 def received_complaints(
-    window: Window, weeks: Sequence[Week], *, detailed: bool = True
+    window: Window, weeks: Sequence[Week], detail_site_id: int | None = None
 ) -> Select[Any]:
     """Return one row per complaint received in the window, with what the figures need.
 
-    `detailed=False` leaves out the category and week (the site comparison needs neither, and
-    reading the category costs a row read per complaint).
+    Compared sites need no category: with `detail_site_id`, only that site's rows read it (a
+    row read per complaint); the CASE keeps the others from paying for it.
     """
     received = aliased(Event, name="received")
     escalations = _escalations(window)
@@ -548,11 +554,11 @@ def received_complaints(
         select(
             received.process_id.label("process_id"),
             Process.site_id.label("site_id"),
-            (received.data["category"].as_string() if detailed else literal(None)).label(
+            case((_detail(detail_site_id), received.data["category"].as_string())).label(
                 "category"
             ),
             received.at.label("received_at"),
-            (_week_index(received.at, weeks) if detailed else literal(0)).label("week"),
+            _week_index(received.at, weeks).label("week"),
             func.coalesce(escalations.c.top_rank, 0).label("top_rank"),
             _acceptance(received.process_id, window.as_of).label("acceptance"),
         )
@@ -567,11 +573,21 @@ def received_complaints(
     )
 
 
-def closed_complaints(session: Session, window: Window, weeks: Sequence[Week]) -> Select[Any]:
-    """Return one row per complaint closed in the window, with its cycle time and rework."""
+def closed_complaints(
+    session: Session,
+    window: Window,
+    weeks: Sequence[Week],
+    detail_site_id: int | None = None,
+) -> Select[Any]:
+    """Return one row per complaint closed in the window: its cycle time, rework and rating.
+
+    With `detail_site_id`, only that site's rows get the category, rework, cycle time and
+    rating (each costs lookups); the compared sites need only their count.
+    """
     closed = aliased(Event, name="closed")
     intake = aliased(Event, name="intake")
     rework = aliased(Event, name="rework")
+    detail = _detail(detail_site_id)
     of_intake = and_(intake.process_id == closed.process_id, intake.kind == RECEIVED)
     category = select(intake.data["category"].as_string()).where(of_intake).limit(1)
     received_at = select(func.min(intake.at)).where(of_intake).scalar_subquery()
@@ -580,15 +596,17 @@ def closed_complaints(session: Session, window: Window, weeks: Sequence[Week]) -
         rework.kind.in_(REWORK_EVENTS),
         rework.at < window.as_of,
     )
+    cycle = _seconds_between(session, received_at, closed.at)
     return (
         select(
             closed.process_id.label("process_id"),
             Process.site_id.label("site_id"),
-            category.scalar_subquery().label("category"),
+            case((detail, category.scalar_subquery())).label("category"),
             closed.at.label("closed_at"),
             _week_index(closed.at, weeks).label("week"),
-            case((reworked, 1), else_=0).label("reworked"),
-            _seconds_between(session, received_at, closed.at).label("cycle_seconds"),
+            case((and_(detail, reworked), 1), else_=0).label("reworked"),
+            case((detail, cycle)).label("cycle_seconds"),
+            case((detail, closed.data["satisfaction"].as_integer())).label("satisfaction"),
         )
         .join(Process, Process.id == closed.process_id)
         .where(
@@ -600,24 +618,7 @@ def closed_complaints(session: Session, window: Window, weeks: Sequence[Week]) -
     )
 
 
-def closed_by_site(window: Window) -> Select[Any]:
-    """Return how many complaints each site closed in the window."""
-    closed = aliased(Event, name="closed")
-    return (
-        select(Process.site_id, func.count())
-        .select_from(closed)
-        .join(Process, Process.id == closed.process_id)
-        .where(
-            closed.kind == CLOSED,
-            closed.at >= window.start,
-            closed.at < window.as_of,
-            Process.site_id.in_(window.site_ids),
-        )
-        .group_by(Process.site_id)
-    )
-
-
-def return_visits(window: Window) -> Select[Any]:
+def return_visits(window: Window, kinds: Sequence[str] = RATING_EVENTS) -> Select[Any]:
     """Return one row per return visit (a rating) made in the window."""
     rating = aliased(Event, name="rating")
     return (
@@ -628,7 +629,7 @@ def return_visits(window: Window) -> Select[Any]:
         )
         .join(Process, Process.id == rating.process_id)
         .where(
-            rating.kind.in_(RATING_EVENTS),
+            rating.kind.in_(kinds),
             rating.at >= window.start,
             rating.at < window.as_of,
             Process.site_id.in_(window.site_ids),
@@ -787,47 +788,67 @@ def complaint_figures(
     now: datetime,
     compared_site_ids: Collection[int] = (),
 ) -> ComplaintFigures:
-    """Return the site's complaint figures for the period, and the compared sites' breakdown."""
+    """Return the site's complaint figures for the period, and the compared sites' breakdown.
+
+    One pass over the period's receipts and one over its closings serve every site: the
+    compared sites' rows skip the detail columns, and the grouped rows are folded here.
+    """
     weeks = weeks_of(period, site_zone(session, site_id))
-    window = Window.of([site_id], period, now)
-    received = _materialized(received_complaints(window, weeks), "received_facts")
+    window = Window.of({site_id, *compared_site_ids}, period, now)
+    received = _materialized(received_complaints(window, weeks, site_id), "received_facts")
     grouping = (
+        received.c.site_id,
         received.c.category,
         received.c.week,
         received.c.top_rank,
         received.c.acceptance,
     )
     received_rows = session.execute(select(*grouping, func.count()).group_by(*grouping)).all()
-    closed = _materialized(closed_complaints(session, window, weeks), "closed_facts")
-    grouping = (closed.c.category, closed.c.week, closed.c.reworked)
+    closed = _materialized(closed_complaints(session, window, weeks, site_id), "closed_facts")
+    grouping = (closed.c.site_id, closed.c.category, closed.c.week, closed.c.reworked)
     closed_rows = session.execute(
-        select(*grouping, func.count(), func.count(closed.c.cycle_seconds)).group_by(*grouping)
+        select(
+            *grouping,
+            func.count(),
+            func.count(closed.c.cycle_seconds),
+            *_rating_aggregates(closed.c.satisfaction),
+        ).group_by(*grouping)
     ).all()
 
-    mine, categories = _Tally(), defaultdict(_Tally)
+    sites: dict[int, _Tally] = defaultdict(_Tally)
+    categories: dict[str, _Tally] = defaultdict(_Tally)
     weekly_received, weekly_closed = [0] * len(weeks), [0] * len(weeks)
     by_rank: dict[int, int] = defaultdict(int)
-    for category, week, top_rank, acceptance, count in received_rows:
-        for tally in (mine, categories[category or ""]):
-            tally.add_received(count, top_rank, acceptance)
-        weekly_received[week] += count
-        by_rank[top_rank] += count
+    for row_site, category, week, top_rank, acceptance, count in received_rows:
+        sites[row_site].add_received(count, top_rank, acceptance)
+        if row_site == site_id:
+            categories[category or ""].add_received(count, top_rank, acceptance)
+            weekly_received[week] += count
+            by_rank[top_rank] += count
     first_time = timed = 0
-    for category, week, reworked, count, with_cycle in closed_rows:
-        mine.closed += count
-        categories[category or ""].closed += count
-        weekly_closed[week] += count
-        first_time += count if not reworked else 0
-        timed += with_cycle
+    closing_ratings = _Ratings()
+    for row_site, category, week, reworked, count, with_cycle, *ratings in closed_rows:
+        sites[row_site].closed += count
+        if row_site == site_id:
+            categories[category or ""].closed += count
+            weekly_closed[week] += count
+            first_time += count if not reworked else 0
+            timed += with_cycle
+            closing_ratings = closing_ratings.plus(_Ratings.of(*ratings))
 
+    mine = sites[site_id]
+    site_window = Window.of([site_id], period, now)
     measures = ComplaintMeasures(
         received=mine.received,
         closed=mine.closed,
         acceptance=Timeliness(on_time=mine.on_time, late=mine.late, pending=mine.pending),
         one_time_resolution=Rate(numerator=first_time, denominator=mine.closed),
-        cycle_time=_cycle_time(session, window, weeks, mine.closed, timed),
+        cycle_time=_cycle_time(session, site_window, weeks, mine.closed, timed),
         escalation=Rate(numerator=mine.escalated, denominator=mine.received),
-        satisfaction=_satisfaction(session, window),
+        satisfaction=_satisfaction(session, site_window, closing_ratings),
+    )
+    site_names = dict(
+        session.execute(select(Site.id, Site.name).where(Site.id.in_(window.site_ids))).all()
     )
     return ComplaintFigures(
         measures=measures,
@@ -847,7 +868,10 @@ def complaint_figures(
                 categories.items(), key=lambda item: (-item[1].received, -item[1].closed, item[0])
             )
         ],
-        by_site=_site_breakdown(session, site_id, mine, period, now, compared_site_ids),
+        by_site=[
+            sites[compared].breakdown(f"site:{compared}", site_names.get(compared))
+            for compared in window.site_ids
+        ],
         escalation_ladder=[
             FunnelStep(
                 key=f"tier:{tier.value}",
@@ -857,31 +881,6 @@ def complaint_figures(
             for tier in TierRole
         ],
     )
-
-
-def _site_breakdown(
-    session: Session,
-    site_id: int,
-    mine: _Tally,
-    period: Period,
-    now: datetime,
-    compared_site_ids: Collection[int],
-) -> list[Breakdown]:
-    """Return one row per compared site; the chosen site's row is the one already counted."""
-    others = Window.of(set(compared_site_ids) - {site_id}, period, now)
-    tallies = defaultdict(_Tally, {site_id: mine})
-    if others.site_ids:
-        received = _materialized(received_complaints(others, [], detailed=False), "site_facts")
-        grouping = (received.c.site_id, received.c.top_rank, received.c.acceptance)
-        for other, top_rank, acceptance, count in session.execute(
-            select(*grouping, func.count()).group_by(*grouping)
-        ).all():
-            tallies[other].add_received(count, top_rank, acceptance)
-        for other, count in session.execute(closed_by_site(others)).all():
-            tallies[other].closed = count
-    shown = sorted({site_id, *compared_site_ids})
-    names = dict(session.execute(select(Site.id, Site.name).where(Site.id.in_(shown))).all())
-    return [tallies[site].breakdown(f"site:{site}", names.get(site)) for site in shown]
 
 
 def _cycle_time(
@@ -897,7 +896,11 @@ def _cycle_time(
         return CycleTime(closed=closed, median_hours=None, p90_hours=None)
     positions = {share: share * (timed - 1) for share in (MEDIAN, P90)}
     ranks = {rank for p in positions.values() for rank in (floor(p), min(floor(p) + 1, timed - 1))}
-    facts = closed_complaints(session, window, weeks).subquery("cycle_facts")
+    statement = closed_complaints(session, window, weeks)
+    # Only the cycle time: the category and rework columns would cost row reads for nothing.
+    facts = _materialized(
+        statement.with_only_columns(statement.selected_columns.cycle_seconds), "cycle_facts"
+    )
     ranked = (
         select(
             facts.c.cycle_seconds,
@@ -923,19 +926,42 @@ def _cycle_time(
     )
 
 
-def _satisfaction(session: Session, window: Window) -> Satisfaction:
-    visits = return_visits(window).subquery("visits")
-    count, average, poor = session.execute(
-        select(
-            func.count(),
-            func.avg(visits.c.satisfaction),
-            func.sum(case((visits.c.satisfaction <= POOR_RATING_MAX, 1), else_=0)),
-        )
-    ).one()
+@dataclass(frozen=True)
+class _Ratings:
+    """Return-visit ratings summed in SQL: how many, their total, how many poor."""
+
+    count: int = 0
+    total: int = 0
+    poor: int = 0
+
+    @classmethod
+    def of(cls, count: int | None, total: Any, poor: Any) -> "_Ratings":
+        return cls(int(count or 0), int(total or 0), int(poor or 0))
+
+    def plus(self, other: "_Ratings") -> "_Ratings":
+        return _Ratings(self.count + other.count, self.total + other.total, self.poor + other.poor)
+
+
+def _rating_aggregates(satisfaction: Any) -> tuple[ColumnElement[Any], ...]:
+    return (
+        func.count(satisfaction),
+        func.sum(satisfaction),
+        func.sum(case((satisfaction <= POOR_RATING_MAX, 1), else_=0)),
+    )
+
+
+def _satisfaction(session: Session, window: Window, closing: _Ratings) -> Satisfaction:
+    """Return the ratings of the window's return visits: the closings' (already summed) and
+    those of the visits that reopened a case."""
+    visits = return_visits(window, (REOPENED,)).subquery("reopening_visits")
+    reopening = _Ratings.of(
+        *session.execute(select(*_rating_aggregates(visits.c.satisfaction))).one()
+    )
+    ratings = closing.plus(reopening)
     return Satisfaction(
-        ratings=count,
-        average=float(average) if average is not None else None,
-        poor=Rate(numerator=int(poor or 0), denominator=count),
+        ratings=ratings.count,
+        average=ratings.total / ratings.count if ratings.count else None,
+        poor=Rate(numerator=ratings.poor, denominator=ratings.count),
     )
 
 

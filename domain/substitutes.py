@@ -224,3 +224,16 @@ def _overlapping(
         Substitution.starts_at < ends_at,
         Substitution.ends_at > starts_at,
     )
+
+
+def running_substitutions(session: Session, now: datetime) -> list[Substitution]:
+    """Return the substitutions in force at `now`, for the sweep to route work still held."""
+    return list(
+        session.scalars(
+            select(Substitution).where(
+                Substitution.starts_at <= now,
+                Substitution.ends_at > now,
+                Substitution.cancelled_at.is_(None),
+            )
+        )
+    )

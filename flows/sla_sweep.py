@@ -5,7 +5,8 @@
 3. Announce tasks that open now (e.g. onboarding day N on working day N).
 4. Leavers: move work that still reaches them to their successor; close their accounts after
    the last working day.
-5. SLA clocks: warn before a breach, escalate one tier on a breach, remind the top tier.
+5. Out of office: work still held by someone whose substitution has begun goes to the substitute.
+6. SLA clocks: warn before a breach, escalate one tier on a breach, remind the top tier.
 
 Each part is idempotent: two sweeps of the same minute change nothing twice.
 """
@@ -19,6 +20,7 @@ from tasks.resignation import sweep_leavers
 from tasks.sweep import (
     announce_available_tasks,
     check_sla_clocks,
+    hand_over_to_substitutes,
     resume_completed_tasks,
     start_pending_processes,
 )
@@ -33,5 +35,6 @@ def sla_sweep(now: datetime | None = None) -> dict[str, int]:
         "resumed": resume_completed_tasks(now),
         "announced": announce_available_tasks(now),
         **sweep_leavers(now),
+        "handed_to_substitutes": hand_over_to_substitutes(now),
         **check_sla_clocks(now),
     }

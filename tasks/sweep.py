@@ -7,7 +7,7 @@ from prefect import task
 from config import get_settings
 from db.models import InboxTask
 from db.session import transaction
-from domain import sla
+from domain import sla, substitutes
 from domain.inbox import announce, unresumed_tasks
 from flows.catalog import STEPS
 from tasks.human import hand_back
@@ -61,3 +61,13 @@ def resume_completed_tasks(now: datetime) -> int:
 def start_pending_processes() -> int:
     """Create the flow runs of processes recorded while Prefect was unreachable; count them."""
     return sum(start_process_run(process_id) for process_id in unstarted_processes())
+
+
+@task(name="hand-over-to-substitutes")
+def hand_over_to_substitutes(now: datetime) -> int:
+    """Move work still held by people now out of office to their substitutes; count it."""
+    with transaction() as session:
+        return sum(
+            len(substitutes.hand_over_open_tasks(session, substitution, None, now))
+            for substitution in substitutes.running_substitutions(session, now)
+        )

@@ -1,5 +1,8 @@
 """All ORM models, imported here so that Alembic and the session see every table."""
 
+from db.models.admin import AdminAction as AdminAction
+from db.models.admin import AdminChange as AdminChange
+from db.models.admin import AdminEntity as AdminEntity
 from db.models.channels import BotSendWindow as BotSendWindow
 from db.models.channels import GroupBot as GroupBot
 from db.models.channels import NotificationPreference as NotificationPreference

@@ -38,7 +38,9 @@ PERSON_FIELDS = frozenset(
 TEXTAREA_MIN_LENGTH = 300
 # Blank rows offered under a list the person has not filled yet.
 EMPTY_ROWS = 1
-ROW_PLACEHOLDER = "__row__"
+# Stands for a new row's index in the spare row's field names; one per nesting depth, so that
+# adding an item does not renumber the sessions inside it.
+ROW_PLACEHOLDER = "__row{depth}__"
 BLANK = ("", None, False, [])
 
 
@@ -57,6 +59,7 @@ class FieldView:
     attrs: dict[str, Any] = field(default_factory=dict)
     rows: list[list["FieldView"]] = field(default_factory=list)  # kind == "rows"
     row_template: list["FieldView"] = field(default_factory=list)
+    placeholder: str = ""
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -65,6 +68,11 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
         args = [a for a in get_args(annotation) if a is not type(None)]
         return (args[0] if len(args) == 1 else annotation), len(args) < len(get_args(annotation))
     return annotation, False
+
+
+def _list_item(annotation: Any) -> Any:
+    """Return the type of a list's items, or None when `annotation` is not a list."""
+    return get_args(annotation)[0] if get_origin(annotation) is list else None
 
 
 def _choices(annotation: Any, gettext: Any) -> list[tuple[str, str]] | None:
@@ -86,6 +94,17 @@ def _is_model(annotation: Any) -> bool:
     return inspect.isclass(annotation) and issubclass(annotation, BaseModel)
 
 
+def list_row_forms(form: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """Return the form's fields that are lists of rows, with each row's own form."""
+    rows = {}
+    for name, info in form.model_fields.items():
+        annotation, _ = _unwrap(info.annotation)
+        item = _list_item(annotation)
+        if item is not None and _is_model(item):
+            rows[name] = item
+    return rows
+
+
 def _limits(info: FieldInfo) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     for constraint in info.metadata:
@@ -103,6 +122,7 @@ def form_fields(
     gettext: Any,
     people: list[tuple[str, str]],
     prefix: str = "",
+    depth: int = 0,
 ) -> list[FieldView]:
     """Return the inputs of `form`, filled with `values` and marked with `errors`."""
     views = []
@@ -120,7 +140,7 @@ def form_fields(
             help=str(gettext(info.description)) if info.description else None,
             attrs=_limits(info),
         )
-        item = get_args(annotation)[0] if get_origin(annotation) is list else None
+        item = _list_item(annotation)
         if item is not None and _is_model(item):
             rows = values.get(name) or []
             view.kind = "rows"
@@ -174,7 +194,7 @@ def _parse(form: type[BaseModel], data: FormData, prefix: str, zone: ZoneInfo) -
     for name, info in form.model_fields.items():
         path = f"{prefix}{name}"
         annotation, _ = _unwrap(info.annotation)
-        item = get_args(annotation)[0] if get_origin(annotation) is list else None
+        item = _list_item(annotation)
         if item is not None and _is_model(item):
             rows = [
                 _parse(item, data, f"{path}.{index}.", zone) for index in _row_indexes(data, path)

@@ -28,6 +28,8 @@ from domain.substitutes import (
     MAX_REASON_CHARS,
     active_substitute,
     cancel_substitute,
+    hand_over_open_tasks,
+    running_substitutions,
     set_substitute,
     substitutions_for,
 )
@@ -135,6 +137,22 @@ def test_a_period_set_ahead_moves_nothing_yet(session: Session) -> None:
 
     assert assignee_of(session, task.id) == zhang.id
     assert routed_events(session, task.id) == []
+
+
+def test_when_a_period_set_ahead_begins_the_held_work_moves_once(session: Session) -> None:
+    zhang, wang = make_user(session, Role.STAFF), make_user(session, Role.STAFF)
+    task = complaint_task(session, NOW - DAY, by=zhang.username)
+    substitution = away(session, zhang, wang, NOW + DAY, NOW + 3 * DAY)
+    assert substitution not in running_substitutions(session, NOW)
+
+    begun = NOW + DAY
+    assert running_substitutions(session, begun) == [substitution]
+    assert hand_over_open_tasks(session, substitution, None, begun) == [task.id]
+    assert assignee_of(session, task.id) == wang.id
+    # The sweep's next tick finds nothing left to move.
+    assert hand_over_open_tasks(session, substitution, None, begun + timedelta(minutes=1)) == []
+    assert len(routed_events(session, task.id)) == 1
+    assert running_substitutions(session, NOW + 3 * DAY) == []
 
 
 def test_a_manager_at_the_site_may_arrange_it(session: Session) -> None:

@@ -85,6 +85,20 @@ def upgrade() -> None:
     with op.batch_alter_table('task_comment', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_task_comment_task_id'), ['task_id'], unique=False)
 
+    op.create_table('admin_change',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=False),
+    sa.Column('at', db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('entity', sa.String(length=16), nullable=False),
+    sa.Column('entity_id', sa.Integer(), nullable=False),
+    sa.Column('action', sa.String(length=32), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['actor_id'], ['app_user.id'], name=op.f('fk_admin_change_actor_id_app_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_admin_change'))
+    )
+    with op.batch_alter_table('admin_change', schema=None) as batch_op:
+        batch_op.create_index('ix_admin_change_entity', ['entity', 'entity_id'], unique=False)
+
     with op.batch_alter_table('app_user', schema=None) as batch_op:
         batch_op.add_column(sa.Column('failed_logins', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('locked_until', db.base.UTCDateTime(timezone=True), nullable=True))
@@ -114,4 +128,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_saved_view_user_id'))
 
     op.drop_table('saved_view')
+    with op.batch_alter_table('admin_change', schema=None) as batch_op:
+        batch_op.drop_index('ix_admin_change_entity')
+
+    op.drop_table('admin_change')
     # ### end Alembic commands ###

@@ -18,7 +18,7 @@ from domain.processes import event_actors, process_details
 from flows.catalog import STEPS
 from i18n import gettext_for
 from inbox.api.deps import ClockDep
-from inbox.web.form_fields import errors_by_path, form_fields, parse_submission
+from inbox.web.form_fields import errors_by_path, form_fields, list_row_forms, parse_submission
 from inbox.web.rendering import countdown, page_locale, render
 from inbox.web.session import CsrfChecked, WebUser, acting_user
 from rules.sla import PauseReason
@@ -29,12 +29,28 @@ router = APIRouter(include_in_schema=False)
 
 
 def _initial_values(task: InboxTask) -> dict[str, Any]:
-    """Return what the form starts with: context entries named like its fields (e.g. a plan
-    sent back for revision starts from the version the manager rejected)."""
+    """Return what the step's form starts with, taken from the task's context.
+
+    A plan sent back for revision starts from the rejected version ("document"); a list of rows
+    (verdicts per handover item, attendance per attendee) gets one row per listed entry, so the
+    person only fills in the decision beside each one.
+    """
     fields = STEPS[task.step].form.model_fields
     document = task.context.get("document")
     start = dict(document) if isinstance(document, dict) else {}
     start.update({k: v for k, v in task.context.items() if k in fields})
+    for name, row_form in list_row_forms(STEPS[task.step].form).items():
+        if name in start:
+            continue
+        for entries in task.context.values():
+            keys = row_form.model_fields.keys()
+            if (
+                isinstance(entries, list)
+                and entries
+                and all(isinstance(e, dict) and keys & e.keys() for e in entries)
+            ):
+                start[name] = [{k: e[k] for k in keys if k in e} for e in entries]
+                break
     return {k: v for k, v in start.items() if k in fields}
 
 

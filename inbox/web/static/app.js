@@ -15,7 +15,7 @@
     var fieldset = button.closest("fieldset[data-rows]");
     var rows = fieldset.querySelectorAll(":scope > .row-fields");
     var next = rows.length;
-    var html = fieldset.querySelector(":scope > template").innerHTML.split("__row__").join(String(next));
+    var html = fieldset.querySelector(":scope > template").innerHTML.split(fieldset.dataset.placeholder).join(String(next));
     var div = document.createElement("div");
     div.className = "row-fields";
     div.dataset.row = String(next);

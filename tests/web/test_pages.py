@@ -1,0 +1,181 @@
+"""The web inbox's guards, page by page: login, lockout, CSRF, who may see what, attachments."""
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from db.base import utcnow
+from db.models import ApiToken, InboxTask, TaskAttachment, TaskComment, User
+from db.session import transaction
+from domain.people import LOCKOUT
+from inbox.api.app import create_app
+from launch.demo import DEMO_PASSWORD
+from tests.support.factories import complaint_task, person
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture(scope="module")
+def app(demo_org: None) -> object:
+    return create_app()
+
+
+@pytest.fixture
+def anonymous(app: object) -> Iterator[TestClient]:
+    with TestClient(app) as client:  # type: ignore[arg-type]
+        yield client
+
+
+def csrf_of(client: TestClient, path: str) -> str:
+    page = client.get(path)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, f"no CSRF token on {path}"
+    return found.group(1)
+
+
+def logged_in(app: object, username: str) -> TestClient:
+    client = TestClient(app)  # type: ignore[arg-type]
+    token = csrf_of(client, "/login")
+    response = client.post(
+        "/login", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token}
+    )
+    assert response.url.path == "/inbox", response.text
+    return client
+
+
+def open_task_of(username: str) -> int:
+    with transaction() as session:
+        return complaint_task(session, utcnow(), by=username).id
+
+
+def test_pages_need_a_login_and_say_so_in_chinese(anonymous: TestClient) -> None:
+    response = anonymous.get("/inbox?view=queue")
+    assert response.url.path == "/login"
+    assert "登录" in response.text
+    english = anonymous.get("/login", headers={"Accept-Language": "en"})
+    assert "Log in" in english.text
+
+
+def test_a_form_without_its_csrf_token_is_refused(app: object) -> None:
+    client = logged_in(app, "zhangmin")
+    task_id = open_task_of("zhangmin")
+    response = client.post(f"/tasks/{task_id}/comments", data={"body": "没有令牌"})
+    assert response.status_code == 403
+    assert "表单已过期" in response.text
+    forged = client.post(f"/tasks/{task_id}/comments", data={"body": "x", "csrf_token": "forged"})
+    assert forged.status_code == 403
+    with transaction() as session:
+        assert not session.scalars(select(TaskComment).where(TaskComment.task_id == task_id)).all()
+
+
+def test_repeated_wrong_passwords_lock_the_account_for_web_and_api(app: object) -> None:
+    username = "wangqiang"
+    client = TestClient(app)  # type: ignore[arg-type]
+    token = csrf_of(client, "/login")
+    for _ in range(LOCKOUT.max_failures):
+        wrong = client.post(
+            "/login", data={"username": username, "password": "wrong-password", "csrf_token": token}
+        )
+        assert wrong.status_code == 401
+        assert "用户名或密码错误" in wrong.text
+    right = client.post(
+        "/login", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token}
+    )
+    assert right.status_code == 429
+    assert "账号已锁定 15 分钟" in right.text
+    api = client.post("/api/v1/auth/token", data={"username": username, "password": DEMO_PASSWORD})
+    assert api.status_code == 429
+    with transaction() as session:
+        locked = person(session, username)
+        assert locked.locked_until is not None
+        locked.locked_until = None  # the other tests log in as this person
+
+
+def test_logout_revokes_the_browser_token_only(app: object) -> None:
+    client = logged_in(app, "lihua")
+    with transaction() as session:
+        lead = person(session, "lihua")
+        before = session.scalars(select(ApiToken).where(ApiToken.user_id == lead.id)).all()
+        live_before = sum(not t.revoked for t in before)
+    client.post("/logout", data={"csrf_token": csrf_of(client, "/inbox")})
+    assert client.get("/inbox").url.path == "/login"
+    with transaction() as session:
+        tokens = session.scalars(select(ApiToken).where(ApiToken.user_id == lead.id)).all()
+        assert sum(not t.revoked for t in tokens) == live_before - 1
+
+
+def test_staff_have_no_team_or_approvals_view(app: object) -> None:
+    staff = logged_in(app, "zhangmin")
+    assert staff.get("/inbox?view=team").status_code == 403
+    assert staff.get("/inbox?view=approvals").status_code == 403
+    lead = logged_in(app, "lihua")
+    assert lead.get("/inbox?view=team").status_code == 200
+
+
+def test_another_staff_member_cannot_open_the_task_or_its_files(app: object) -> None:
+    owner = logged_in(app, "zhangmin")
+    task_id = open_task_of("zhangmin")
+    token = csrf_of(owner, f"/tasks/{task_id}")
+    uploaded = owner.post(
+        f"/tasks/{task_id}/attachments",
+        data={"csrf_token": token},
+        files={"file": ("现场照片.png", PNG, "image/png")},
+    )
+    assert uploaded.status_code == 200
+    with transaction() as session:
+        attachment = session.scalars(
+            select(TaskAttachment).where(TaskAttachment.task_id == task_id)
+        ).one()
+    download = owner.get(f"/attachments/{attachment.id}")
+    assert download.status_code == 200 and download.content == PNG
+
+    other = logged_in(app, "wangqiang")
+    assert other.get(f"/tasks/{task_id}").status_code == 404
+    assert other.get(f"/attachments/{attachment.id}").status_code == 404
+    claim = other.post(f"/tasks/{task_id}/claim", data={"csrf_token": csrf_of(other, "/inbox")})
+    assert claim.status_code == 404
+
+
+def test_a_file_of_the_wrong_type_is_refused_with_the_reason(app: object) -> None:
+    owner = logged_in(app, "zhangmin")
+    task_id = open_task_of("zhangmin")
+    token = csrf_of(owner, f"/tasks/{task_id}")
+    refused = owner.post(
+        f"/tasks/{task_id}/attachments",
+        data={"csrf_token": token},
+        files={"file": ("photo.png", b"MZ not a picture", "image/png")},
+    )
+    assert refused.status_code == 422
+    with transaction() as session:
+        assert not session.scalars(
+            select(TaskAttachment).where(TaskAttachment.task_id == task_id)
+        ).all()
+
+
+def test_a_refused_decision_keeps_what_was_typed(app: object) -> None:
+    staff = logged_in(app, "zhangmin")
+    task_id = open_task_of("zhangmin")
+    token = csrf_of(staff, f"/tasks/{task_id}")
+    response = staff.post(
+        f"/tasks/{task_id}/complete", data={"csrf_token": token, "response_note": "   "}
+    )
+    assert response.status_code == 422
+    assert 'data-testid="error-response_note"' in response.text
+    with transaction() as session:
+        assert session.get_one(InboxTask, task_id).state == "open"
+
+
+def test_delegating_hands_the_task_to_a_colleague(app: object) -> None:
+    staff = logged_in(app, "zhangmin")
+    task_id = open_task_of("zhangmin")
+    with transaction() as session:
+        colleague_id = session.scalars(select(User.id).where(User.username == "wangqiang")).one()
+    token = csrf_of(staff, f"/tasks/{task_id}")
+    staff.post(f"/tasks/{task_id}/delegate", data={"csrf_token": token, "to_user_id": colleague_id})
+    with transaction() as session:
+        task = session.get_one(InboxTask, task_id)
+        assert task.assignee_id == colleague_id
+        assert task.owner_of_record_id != colleague_id  # 首问负责 stays with the first responder
