@@ -1,4 +1,4 @@
-"""`python -m bench [turnaround|sla] [--postgres URL]`: run benchmarks and print their figures."""
+"""`python -m bench [turnaround sla dashboard inbox] [--postgres URL]`: print the figures."""
 
 import argparse
 import sys
@@ -25,6 +25,10 @@ def main() -> None:
             from bench.dashboard import run as run_dashboard
 
             emit(run_dashboard())
+        if "inbox" in args.which:
+            from bench.inbox_pages import run as run_inbox
+
+            emit(run_inbox())
         if "turnaround" in args.which:
             from bench.turnaround import run as run_turnaround
 

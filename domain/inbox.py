@@ -22,6 +22,9 @@ from notify.outbox import enqueue
 # The inbox's views; "team" and "approvals" are for shift leads and managers.
 SCOPES = ("mine", "queue", "upcoming", "done", "team", "approvals", "all")
 DUE_WINDOWS = ("overdue", "today", "week")
+# A free-text search lists the tasks of at most this many matching processes; the front desk
+# searches by unit or resident, which matches a handful.
+SEARCH_MAX_PROCESSES = 500
 
 
 @dataclass(frozen=True)
@@ -74,21 +77,26 @@ def list_tasks(
         statement = statement.where(InboxTask.state == state)
     if state == TaskState.OPEN and criteria.scope != "upcoming":
         statement = statement.where(InboxTask.available_from <= now)
-    if criteria.process_kind or criteria.search:
-        statement = statement.join(Process)
+    # Filters on the process go through IN (subquery): the few matching processes are found
+    # first, then their tasks by index, instead of probing the process of every open task.
     if criteria.process_kind:
-        statement = statement.where(Process.kind == criteria.process_kind)
+        kind = select(Process.id).where(Process.kind == criteria.process_kind)
+        statement = statement.where(InboxTask.process_id.in_(kind))
     if criteria.site_id is not None:
         statement = statement.where(InboxTask.site_id == criteria.site_id)
     if criteria.due_before:
         statement = statement.where(InboxTask.due_at <= criteria.due_before)
     if criteria.urgency:
-        statement = statement.join(Complaint, Complaint.process_id == InboxTask.process_id).where(
-            Complaint.urgency == criteria.urgency
-        )
+        urgent = select(Complaint.process_id).where(Complaint.urgency == criteria.urgency)
+        statement = statement.where(InboxTask.process_id.in_(urgent))
     if criteria.search:
+        # A search is selective: with the few matching processes named outright, the planner
+        # reads their tasks by index rather than walking every open task in due order.
         pattern = f"%{criteria.search.strip()}%"
-        statement = statement.where(Process.subject.ilike(pattern))
+        matching = session.scalars(
+            select(Process.id).where(Process.subject.ilike(pattern)).limit(SEARCH_MAX_PROCESSES)
+        ).all()
+        statement = statement.where(InboxTask.process_id.in_(matching))
     if criteria.scope == "done":
         statement = statement.order_by(InboxTask.completed_at.desc(), InboxTask.id.desc())
     else:

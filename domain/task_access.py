@@ -28,12 +28,17 @@ def readable_tasks(user: User) -> Select[tuple[InboxTask]]:
 
 
 def may_act(user: User, task: InboxTask) -> bool:
-    """Return whether `user` may complete `task`: its holder, its owner of record, or its queue."""
-    if task.assignee_id == user.id or task.owner_of_record_id == user.id:
+    """Return whether `user` may complete `task`.
+
+    Its holder may; a task nobody holds (in a queue, e.g. after an escalation) is open to its
+    queue and to its owner of record (首问负责). Once a colleague holds it, only they may.
+    """
+    if task.assignee_id is not None:
+        return task.assignee_id == user.id
+    if task.owner_of_record_id == user.id:
         return True
     return (
-        task.assignee_id is None
-        and task.site_id == user.site_id
+        task.site_id == user.site_id
         and task.candidate_role is not None
         and user.has_role(Role(task.candidate_role))
     )

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy.orm import Session
 
 from db.models import Process, ProcessKind, User
 from db.session import transaction
@@ -23,42 +22,42 @@ from tasks.process_runs import start_process_run
 
 @dataclass(frozen=True)
 class Intake:
-    """How one kind of process is recorded: its form and the service that records it."""
+    """How one kind of process is recorded: its form, the service that records it, and the
+    rules that service reads (loaded at each start, so an edited rules file takes effect)."""
 
     kind: ProcessKind
     title: str  # English msgid of the "start" page
     form: type[BaseModel]
-    record: Callable[[Session, User, Any, datetime], Process]
+    record: Callable[..., Process]
+    policy: Callable[[], Any] | None = None
 
 
 INTAKES: dict[ProcessKind, Intake] = {
-    ProcessKind.COMPLAINT: Intake(
-        ProcessKind.COMPLAINT, "Record a complaint", ComplaintCreate, record_complaint
-    ),
-    ProcessKind.ONBOARDING: Intake(
-        ProcessKind.ONBOARDING,
-        "Register a new hire",
-        NewHireCreate,
-        lambda s, u, f, now: onboarding.register_new_hire(
-            s, u, f, onboarding.current_policy(), now
+    intake.kind: intake
+    for intake in (
+        Intake(ProcessKind.COMPLAINT, "Record a complaint", ComplaintCreate, record_complaint),
+        Intake(
+            ProcessKind.ONBOARDING,
+            "Register a new hire",
+            NewHireCreate,
+            onboarding.register_new_hire,
+            onboarding.current_policy,
         ),
-    ),
-    ProcessKind.RESIGNATION: Intake(
-        ProcessKind.RESIGNATION,
-        "Record a resignation",
-        ResignationCreate,
-        lambda s, u, f, now: resignation.record_resignation(
-            s, u, f, resignation_rules.load_policy(), now
+        Intake(
+            ProcessKind.RESIGNATION,
+            "Record a resignation",
+            ResignationCreate,
+            resignation.record_resignation,
+            resignation_rules.load_policy,
         ),
-    ),
-    ProcessKind.TRAINING_PLAN: Intake(
-        ProcessKind.TRAINING_PLAN,
-        "Start a training plan",
-        TrainingPlanCreate,
-        lambda s, u, f, now: training_plan.start_plan(
-            s, u, f, training_plan_rules.load_policy(), now
+        Intake(
+            ProcessKind.TRAINING_PLAN,
+            "Start a training plan",
+            TrainingPlanCreate,
+            training_plan.start_plan,
+            training_plan_rules.load_policy,
         ),
-    ),
+    )
 }
 
 
@@ -68,8 +67,10 @@ def start_process(kind: ProcessKind, user_id: int, intake: BaseModel, now: datet
     The flow run is created after the commit: if Prefect is unreachable the process stays
     "starting" and the sweep starts it later, so what was recorded is never lost.
     """
+    spec = INTAKES[kind]
+    rules = (spec.policy(),) if spec.policy else ()
     with transaction() as session:
-        process_id = INTAKES[kind].record(session, session.get_one(User, user_id), intake, now).id
+        process_id = spec.record(session, session.get_one(User, user_id), intake, *rules, now).id
     start_process_run(process_id)
     with transaction() as session:
         return session.get_one(Process, process_id)

@@ -64,6 +64,7 @@ def print_welcome(config: StackConfig) -> None:
     say(
         f"""
 kefu-flow 已启动 is running.
+  任务收件箱 inbox:  {config.api_url}/            (浏览器 / phone or desktop browser)
   API 文档 docs:     {config.api_url}/docs
   Prefect UI:        http://127.0.0.1:{config.prefect_port}
   邮件 mail sink:    {Path(config.data_dir) / "mail"} (Maildir)

@@ -12,7 +12,7 @@ from db.models.people import User
 
 
 class AdminEntity(StrEnum):
-    """What an admin change is about; `entity_id` is that row's id (a preference's is its user's)."""
+    """What an admin change is about; `entity_id` is its row id (a preference: its user id)."""
 
     USER = "user"
     SITE = "site"

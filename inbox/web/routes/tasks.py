@@ -78,6 +78,7 @@ def task_page(
     context = {
         "task": task,
         "step": step,
+        "steps": STEPS,
         "process": process,
         "details": process_details(session, process),
         "events": events,
