@@ -58,4 +58,4 @@ def task_link_url(task_id: int, *, now: datetime, settings: Settings | None = No
 def inbox_url(settings: Settings | None = None) -> str:
     """Return the public address of the task inbox (it asks for a login)."""
     settings = settings or get_settings()
-    return f"{settings.public_base_url.rstrip('/')}/tasks"
+    return f"{settings.public_base_url.rstrip('/')}/inbox"

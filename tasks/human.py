@@ -108,12 +108,24 @@ def _resume(flow_run_id: UUID, step_key: str, decision: dict[str, Any]) -> None:
             return
         # Resuming any other pause would hand this decision to a different step, so only
         # accept the state when this step's input is already stored (an earlier resume won).
-        try:
-            client.read_flow_run_input(flow_run_id, key=f"suspended-{step_key}-response")
-        except ObjectNotFound:
+        if not _input_stored(client, flow_run_id, f"suspended-{step_key}-response"):
             raise FlowNotWaiting(
                 f"flow run is {state.name if state else 'unknown'}, not waiting on {step_key}"
-            ) from None
+            )
+
+
+def _input_stored(client: Any, flow_run_id: UUID, key: str) -> bool:
+    """Return whether the flow run holds the input stored under `key`."""
+    try:
+        client.read_flow_run_input(flow_run_id, key=key)
+    except ObjectNotFound:
+        return False
+    except PrefectHTTPStatusError as exc:
+        # Prefect 3.8's sync client reports a missing input as a plain HTTP 404.
+        if exc.response.status_code == httpx.codes.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 def _record(task_id: int, *, resumed: bool, error: str | None) -> None:

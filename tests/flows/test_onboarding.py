@@ -67,11 +67,8 @@ def suspended_on(task: dict[str, Any]) -> bool:
 
 
 def finish(client: ApiClient, task: dict[str, Any], decision: dict[str, Any]) -> None:
-    """Complete a task once its flow run has finished suspending on it.
-
-    tasks/human.py means to wait for the pause itself, but Prefect answers its input probe with
-    an HTTP 404 error rather than ObjectNotFound, so a quick completion is left to the sweep.
-    """
+    """Complete a task once its flow run has finished suspending on it, so that the test's
+    clock steps happen in order."""
     eventually(lambda: suspended_on(task), f"the flow to suspend on {task['step_key']}")
     client.complete(task["id"], decision)
 

@@ -2,6 +2,7 @@
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from db.session import transaction
 from domain.people import LOCKOUT
 from inbox.api.app import create_app
 from launch.demo import DEMO_PASSWORD
+from notify.links import sign_task_link
 from tests.support.factories import complaint_task, person
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -179,3 +181,19 @@ def test_delegating_hands_the_task_to_a_colleague(app: object) -> None:
         task = session.get_one(InboxTask, task_id)
         assert task.assignee_id == colleague_id
         assert task.owner_of_record_id != colleague_id  # 首问负责 stays with the first responder
+
+
+def test_a_notification_link_opens_its_task_after_login(app: object) -> None:
+    task_id = open_task_of("zhangmin")
+    token = sign_task_link(task_id, now=utcnow())
+    stranger = TestClient(app)  # type: ignore[arg-type]
+    assert stranger.get(f"/t/{token}").url.path == "/login"
+    staff = logged_in(app, "zhangmin")
+    opened = staff.get(f"/t/{token}")
+    assert opened.url.path == f"/tasks/{task_id}"
+    assert 'data-testid="task-title"' in opened.text
+    tampered = staff.get(f"/t/{token[:-2]}xx")
+    assert tampered.status_code == 410
+    assert "该链接已失效" in tampered.text
+    expired = sign_task_link(task_id, now=utcnow() - timedelta(days=365))
+    assert staff.get(f"/t/{expired}").status_code == 410

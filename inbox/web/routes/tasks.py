@@ -11,7 +11,7 @@ from config import get_settings
 from db.models import InboxTask, TaskState, User
 from db.session import transaction
 from domain import attachments, comments, inbox, sla, task_access
-from domain.errors import Invalid
+from domain.errors import DomainError, Invalid
 from domain.events import history
 from domain.people import colleagues
 from domain.processes import event_actors, process_details
@@ -21,11 +21,19 @@ from inbox.api.deps import ClockDep
 from inbox.web.form_fields import errors_by_path, form_fields, list_row_forms, parse_submission
 from inbox.web.rendering import countdown, page_locale, render
 from inbox.web.session import CsrfChecked, WebUser, acting_user
+from notify.links import InvalidTaskLink, verify_task_link
 from rules.sla import PauseReason
 from tasks.human import hand_back
 from tasks.process_runs import process_run_url
 
 router = APIRouter(include_in_schema=False)
+
+
+class LinkExpired(DomainError):
+    """A notification's task link was altered or has expired."""
+
+    status = 410
+    code = "link_expired"
 
 
 def _initial_values(task: InboxTask) -> dict[str, Any]:
@@ -265,3 +273,13 @@ def resume_task_clock(task_id: int, user: WebUser, clock: ClockDep) -> RedirectR
     with transaction() as session:
         sla.resume_clock(session, acting_user(session, user), task_id, clock())
     return _back(task_id)
+
+
+@router.get("/t/{token}")
+def follow_task_link(token: str, clock: ClockDep) -> RedirectResponse:
+    """Open the task a notification links to; the task page still asks for a login."""
+    try:
+        task_id = verify_task_link(token, now=clock())
+    except InvalidTaskLink as exc:
+        raise LinkExpired("This link is no longer valid; find the task in your inbox") from exc
+    return RedirectResponse(f"/tasks/{task_id}", status_code=303)
