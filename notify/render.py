@@ -66,6 +66,7 @@ class NotificationEvent(StrEnum):
     TRAINING_PLAN_APPROVED = "training_plan_approved"
     TRAINING_PLAN_ANNOUNCED = "training_plan_announced"
     TRAINING_PLAN_CLOSED = "training_plan_closed"
+    MONTHLY_REPORT = "monthly_report"
 
 
 class NotificationChannel(StrEnum):

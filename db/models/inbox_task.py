@@ -26,6 +26,8 @@ class InboxTask(Base):
         Index("ix_inbox_task_state_due", "state", "due_at"),
         # The sweep's clock: open tasks whose SLA verdict can change at or before now.
         Index("ix_inbox_task_state_next_check", "state", "next_check_at"),
+        # The dashboard's acceptance on time: a complaint's first-response task and its due time.
+        Index("ix_inbox_task_process_step", "process_id", "step", "due_at"),
         # Open tasks whose holders have not been told yet (they open on a later working day).
         Index(
             "ix_inbox_task_unannounced",

@@ -49,6 +49,7 @@ from domain.metrics import (
     metrics_sites,
     month_before,
     month_period,
+    requested_period,
     require_site,
     weeks_of,
 )
@@ -356,6 +357,20 @@ def test_a_period_is_aware_and_ordered() -> None:
     assert MARCH.start == datetime(2026, 2, 28, 16, tzinfo=UTC)
 
 
+def test_a_requested_period_defaults_to_this_month_on_site_time() -> None:
+    now = at(3, 20, 10)
+
+    assert requested_period(None, None, BEIJING, now) == MARCH
+    # Naive times are read on the site's wall clock; without an end, to the end of that month.
+    assert requested_period(datetime(2026, 3, 10), None, BEIJING, now) == Period(
+        at(3, 10, 0), MARCH.end
+    )
+    with pytest.raises(Invalid):
+        requested_period(at(3, 10, 0), at(3, 9, 0), BEIJING, now)
+    with pytest.raises(Invalid):
+        requested_period(at(1, 1, 0), datetime(2027, 1, 3, tzinfo=BEIJING), BEIJING, now)
+
+
 def test_weeks_are_iso_weeks_cut_to_the_period() -> None:
     weeks = weeks_of(MARCH, BEIJING)
 
@@ -442,9 +457,12 @@ def test_breakdown_by_site(figures: DashboardFigures, history: History) -> None:
     assert (a.key, a.name, b.key, b.name) == (
         f"site:{history.site_a}", "甲管理处", f"site:{history.site_b}", "乙管理处",
     )  # fmt: skip
-    assert (a.received, a.closed, a.escalated) == (5, 4, 3)
-    # B: C7 received, escalated and closed; it has no first-response task, so it is pending.
-    assert (b.received, b.closed, b.escalated, b.acceptance.pending) == (1, 1, 1, 1)
+    assert (a.received, a.closed, a.escalated, a.escalation_rate) == (5, 4, 3, 0.6)
+    # B: C7 received, escalated and closed.
+    assert (b.received, b.closed, b.escalated, b.escalation_rate) == (1, 1, 1, 1.0)
+    # Sites are not compared on acceptance (its lookups cost more than the rest); A's is in
+    # its measures.
+    assert a.acceptance is None and b.acceptance is None
 
 
 def test_escalation_ladder(figures: DashboardFigures) -> None:

@@ -27,6 +27,14 @@ def chromium_path() -> str:
     return path
 
 
+@pytest.fixture(scope="module")
+def app(demo_org: None) -> object:
+    """The inbox application in this process, for page tests without a browser."""
+    from inbox.api.app import create_app
+
+    return create_app()
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:

@@ -156,6 +156,15 @@ def test_manager_approves_a_handover_plan_in_the_browser(people: dict[str, Perso
     # The plan is approved: the leaver is asked for the inventory of their work.
     open_task(employee, "mine", "离职员工", "清点交接工作")
 
+    # The dashboard: the month in charts, at phone and desktop width; a number opens its cases.
+    supervisor.page.goto(f"{supervisor.base_url}/dashboard")
+    expect(supervisor.page.get_by_test_id("charts").locator("svg")).to_have_count(4)
+    supervisor.screenshot("dashboard-phone")
+    supervisor.page.set_viewport_size(DESKTOP)
+    supervisor.screenshot("dashboard-desktop")
+    supervisor.page.get_by_test_id("kpis").locator("a.kpi").first.click()
+    expect(supervisor.page.get_by_test_id("drill-processes")).to_be_visible()
+
     # A staff member has no approvals queue.
     response = employee.page.goto(f"{employee.base_url}/inbox?view=approvals")
     assert response is not None and response.status == 403

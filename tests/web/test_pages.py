@@ -1,6 +1,5 @@
 """The web inbox's guards, page by page: login, lockout, CSRF, who may see what, attachments."""
 
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -12,40 +11,18 @@ from db.base import utcnow
 from db.models import ApiToken, InboxTask, TaskAttachment, TaskComment, User
 from db.session import transaction
 from domain.people import LOCKOUT
-from inbox.api.app import create_app
 from launch.demo import DEMO_PASSWORD
 from notify.links import sign_task_link
 from tests.support.factories import complaint_task, person
+from tests.support.web import csrf_of, logged_in
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-@pytest.fixture(scope="module")
-def app(demo_org: None) -> object:
-    return create_app()
 
 
 @pytest.fixture
 def anonymous(app: object) -> Iterator[TestClient]:
     with TestClient(app) as client:  # type: ignore[arg-type]
         yield client
-
-
-def csrf_of(client: TestClient, path: str) -> str:
-    page = client.get(path)
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert found, f"no CSRF token on {path}"
-    return found.group(1)
-
-
-def logged_in(app: object, username: str) -> TestClient:
-    client = TestClient(app)  # type: ignore[arg-type]
-    token = csrf_of(client, "/login")
-    response = client.post(
-        "/login", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token}
-    )
-    assert response.url.path == "/inbox", response.text
-    return client
 
 
 def open_task_of(username: str) -> int:

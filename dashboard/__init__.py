@@ -1,0 +1,1 @@
+"""The operations dashboard's presentation: its tables, its SVG charts and the monthly report."""
