@@ -20,6 +20,8 @@ import pytest
 from launch.processes import free_port
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from launch.embedded import Stack
     from tests.support.mail import MailSink
 
@@ -90,6 +92,24 @@ def demo_org() -> None:
     upgrade(DATABASE_URL)
     with transaction() as session:
         seed_demo(session)
+
+
+@pytest.fixture
+def session(demo_org: None) -> Iterator[Session]:
+    """A session inside a transaction that is rolled back after the test (service tests)."""
+    from sqlalchemy.orm import Session
+
+    from db.session import get_engine
+
+    connection = get_engine().connect()
+    outer = connection.begin()
+    db_session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    try:
+        yield db_session
+    finally:
+        db_session.close()
+        outer.rollback()
+        connection.close()
 
 
 @pytest.fixture(scope="session")

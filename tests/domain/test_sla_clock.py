@@ -119,7 +119,9 @@ def test_paused_night_is_not_counted(session: Session) -> None:
 
     # Paused 17:00–17:30 and 08:30–09:00 of working time: one working hour is added.
     assert task.due_at == at("2025-10-23 09:30")
-    kinds = session.scalars(select(Event.kind).where(Event.task_id == task.id)).all()
+    kinds = session.scalars(
+        select(Event.kind).where(Event.task_id == task.id).order_by(Event.id)
+    ).all()
     assert kinds[-2:] == ["sla_paused", "sla_resumed"]
 
 

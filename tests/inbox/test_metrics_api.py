@@ -33,22 +33,6 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 MID_MARCH = datetime(2026, 3, 20, 10, tzinfo=BEIJING)
 
 
-@pytest.fixture
-def session(demo_org: None) -> Iterator[Session]:
-    """A session inside a transaction that is rolled back after the test."""
-    from db.session import get_engine
-
-    connection = get_engine().connect()
-    outer = connection.begin()
-    db_session = Session(bind=connection, join_transaction_mode="create_savepoint")
-    try:
-        yield db_session
-    finally:
-        db_session.close()
-        outer.rollback()
-        connection.close()
-
-
 def add_site(session: Session, name: str) -> Site:
     site = Site(code=f"{name}-{uuid.uuid4().hex[:6]}", name=name, timezone="Asia/Shanghai")
     session.add(site)
