@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 from dashboard.charts import Bar, Series, bar_chart, funnel_chart, trend_chart
 from dashboard.tables import Translate, percent
-from domain.metrics import DashboardFigures
+from domain.metrics import DashboardFigures, share
 
 
 def figure_charts(
@@ -37,7 +37,7 @@ def figure_charts(
             Bar(
                 labels[step.key],
                 step.reached,
-                f"{step.reached}（{percent(step.reached / received if received else None)}）",
+                f"{step.reached}（{percent(share(step.reached, received))}）",
             )
             for step in figures.escalation_ladder
         ],  # fmt: skip

@@ -239,6 +239,11 @@ def site_zone(session: Session, site_id: int) -> ZoneInfo:
 # --- the figures -----------------------------------------------------------------------------
 
 
+def share(part: int, whole: int) -> float | None:
+    """Return part / whole (0–1), or None when there is nothing to divide."""
+    return part / whole if whole else None
+
+
 class Figure(BaseModel):
     """A read-only piece of the dashboard."""
 
@@ -255,7 +260,7 @@ class Rate(Figure):
     @property
     def value(self) -> float | None:
         """Return the share (0–1), or None when there is nothing to divide."""
-        return self.numerator / self.denominator if self.denominator else None
+        return share(self.numerator, self.denominator)
 
 
 class Timeliness(Figure):
@@ -270,7 +275,7 @@ class Timeliness(Figure):
     def rate(self) -> float | None:
         """Return the share on time among those that can be judged."""
         judged = self.on_time + self.late
-        return self.on_time / judged if judged else None
+        return share(self.on_time, judged)
 
 
 class KindCount(Figure):
@@ -360,7 +365,7 @@ class Breakdown(Figure):
     @property
     def escalation_rate(self) -> float | None:
         """Return the share of the received complaints that were escalated."""
-        return self.escalated / self.received if self.received else None
+        return share(self.escalated, self.received)
 
 
 class FunnelStep(Figure):
@@ -392,7 +397,7 @@ class AttemptPassRate(Figure):
     @property
     def rate(self) -> float | None:
         """Return the share of the cohort that had passed by this attempt."""
-        return self.passed / self.learners if self.learners else None
+        return share(self.passed, self.learners)
 
 
 class PersonPassRate(Figure):
@@ -409,13 +414,13 @@ class PersonPassRate(Figure):
     @property
     def first_rate(self) -> float | None:
         """Return the share who passed the first exam."""
-        return self.passed_first / self.learners if self.learners else None
+        return share(self.passed_first, self.learners)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def rate(self) -> float | None:
         """Return the share who have passed."""
-        return self.passed / self.learners if self.learners else None
+        return share(self.passed, self.learners)
 
 
 class OnboardingFigures(Figure):
@@ -437,7 +442,7 @@ class HandoverProgress(Figure):
     @property
     def completion(self) -> float | None:
         """Return the share of checklist items confirmed (None before the inventory)."""
-        return self.confirmed / self.items if self.items else None
+        return share(self.confirmed, self.items)
 
 
 class HandoverFigures(Figure):
@@ -452,7 +457,7 @@ class HandoverFigures(Figure):
     @property
     def completion(self) -> float | None:
         """Return the share of all open handovers' items that are confirmed."""
-        return self.confirmed / self.items if self.items else None
+        return share(self.confirmed, self.items)
 
 
 class DashboardFigures(Figure):
