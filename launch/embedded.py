@@ -80,7 +80,14 @@ class Stack:
         self.group.stop("prefect-server")
 
     def start_prefect_server(self) -> None:
+        """Bring the Prefect server back, with a fresh runner.
+
+        A runner that lived through the outage keeps connections to the old server and can
+        stall on one for the client's whole request timeout (60 s) before it polls again.
+        """
+        self.group.stop("runner")
         start_prefect_server(self.group, self.config)
+        start_runner(self.group, self.config)
 
     def login(self, username: str, language: str = "zh-CN") -> "ApiClient":
         """Return an API client logged in as a demo person."""
