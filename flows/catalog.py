@@ -28,3 +28,5 @@ def _collect() -> dict[str, HumanStep[Any]]:
 
 
 STEPS: dict[str, HumanStep[Any]] = _collect()
+# Each step's title (an English msgid), for pages and reports that name steps by title.
+STEP_TITLES: dict[str, str] = {name: step.title for name, step in STEPS.items()}

@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from config import get_settings
 from db.base import utcnow
 from db.session import transaction
-from flows.catalog import STEPS
+from flows.catalog import STEP_TITLES
 from notify.digest import DigestReport, queue_daily_digests
 from rules.calendar import load_calendars
 
@@ -22,7 +22,7 @@ from rules.calendar import load_calendars
 @task(name="queue-daily-digests", cache_policy=NO_CACHE)
 def queue_digests(now: datetime) -> DigestReport:
     """Return what was queued for which sites, and which sites were skipped and why."""
-    titles = {name: step.title for name, step in STEPS.items()}
+    titles = STEP_TITLES
     with transaction() as session:
         return queue_daily_digests(
             session,

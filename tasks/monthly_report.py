@@ -15,7 +15,7 @@ from dashboard.monthly_report import REPORT_CALENDAR, DueReport
 from db.session import transaction
 from domain.metrics import DashboardFigures
 from domain.sla import calendars
-from flows.catalog import STEPS
+from flows.catalog import STEP_TITLES
 from tasks.replay import FRESH_READ
 
 
@@ -36,7 +36,7 @@ def compute_figures(report: DueReport, now: datetime) -> DashboardFigures:
 @task(name="render-monthly-report", cache_policy=FRESH_READ)
 def render_report(report: DueReport, figures: DashboardFigures) -> dict[str, Any]:
     """Return the report's tables, charts and headlines in every language."""
-    titles = {name: step.title for name, step in STEPS.items()}
+    titles = STEP_TITLES
     return monthly_report.report_context(report, figures, titles, get_settings())
 
 

@@ -31,13 +31,12 @@ from db.models import (
     UserRole,
 )
 from domain.sla import calendars
-from flows.catalog import STEPS
+from flows.catalog import STEP_TITLES
 from flows.monthly_report import monthly_report
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 # April 2026 starts on a Wednesday, a working day.
 APRIL_FIRST_0900 = datetime(2026, 4, 1, 9, 0, tzinfo=BEIJING)
-STEP_TITLES = {name: step.title for name, step in STEPS.items()}
 
 
 @pytest.mark.parametrize(

@@ -20,11 +20,10 @@ from dashboard.tables import (
 )
 from db.models import Site
 from domain.metrics import DashboardFigures, dashboard_figures, month_period
-from flows.catalog import STEPS
+from flows.catalog import STEP_TITLES
 from i18n import gettext_for
 
 BEIJING = ZoneInfo("Asia/Shanghai")
-STEP_TITLES = {name: step.title for name, step in STEPS.items()}
 CHINESE, ENGLISH = gettext_for("zh_CN"), gettext_for("en")
 
 

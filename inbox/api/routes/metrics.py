@@ -13,7 +13,7 @@ from dashboard.tables import MetricsTable, dashboard_tables, figure_labels, tabl
 from db.models import User
 from domain import metrics
 from domain.metrics import DRILLDOWN_LIMIT, DashboardFigures, Drilldown, Measure, Period
-from flows.catalog import STEPS
+from flows.catalog import STEP_TITLES
 from i18n import gettext_for
 from inbox.api.deps import ClockDep, CurrentUser, SessionDep
 from inbox.api.errors import request_locale
@@ -59,10 +59,6 @@ def _scope(
     return Scope(site, period, now, readable)
 
 
-def _step_titles() -> dict[str, str]:
-    return {name: step.title for name, step in STEPS.items()}
-
-
 def _figures(session: Session, scope: Scope) -> DashboardFigures:
     return metrics.dashboard_figures(
         session, scope.site_id, scope.period, scope.now, scope.readable_sites
@@ -83,7 +79,7 @@ def read_metrics(
     scope = _scope(session, user, site_id, start, end, clock())
     figures = _figures(session, scope)
     _ = gettext_for(request_locale(request))
-    return MetricsPublic(figures=figures, labels=figure_labels(figures, _, _step_titles()))
+    return MetricsPublic(figures=figures, labels=figure_labels(figures, _, STEP_TITLES))
 
 
 @router.get("/drilldown", response_model=Drilldown)
@@ -119,7 +115,7 @@ def export_table(
     """Export one table of the dashboard as CSV (UTF-8 with BOM, so Excel reads the Chinese)."""
     scope = _scope(session, user, site_id, start, end, clock())
     _ = gettext_for(request_locale(request))
-    tables = dashboard_tables(_figures(session, scope), _, _step_titles())
+    tables = dashboard_tables(_figures(session, scope), _, STEP_TITLES)
     filename = f"{table}-site{scope.site_id}-{scope.period.start:%Y%m%d}.csv"
     return Response(
         content=table_csv(tables[table]),

@@ -17,7 +17,7 @@ from db.models import InboxTask, Process, Site, User
 from db.session import transaction
 from domain import metrics
 from domain.metrics import DRILLDOWN_LIMIT, DashboardFigures, Measure, Period
-from flows.catalog import STEPS
+from flows.catalog import STEP_TITLES, STEPS
 from i18n import gettext_for
 from inbox.api.deps import ClockDep
 from inbox.web.rendering import page_locale, render
@@ -63,10 +63,6 @@ def _figures(session: Session, scope: DashboardScope, now: datetime) -> Dashboar
     )
 
 
-def _step_titles() -> dict[str, str]:
-    return {name: step.title for name, step in STEPS.items()}
-
-
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(
     request: Request,
@@ -82,13 +78,13 @@ def dashboard_page(
         scope = _scope(session, acting_user(session, user), site, month, now)
         figures = _figures(session, scope, now)
         sites = session.scalars(select(Site).where(Site.id.in_(scope.readable_sites))).all()
-    labels = figure_labels(figures, gettext, _step_titles())
+    labels = figure_labels(figures, gettext, STEP_TITLES)
     context = {
         "scope": scope,
         "figures": figures,
         "labels": labels,
         "charts": figure_charts(figures, gettext, labels, "dash", by_site=True),
-        "tables": dashboard_tables(figures, gettext, _step_titles()),
+        "tables": dashboard_tables(figures, gettext, STEP_TITLES),
         "table_names": list(MetricsTable),
         "sites": sites,
         "percent": percent,
@@ -143,7 +139,7 @@ def export_table(
     with transaction() as session:
         scope = _scope(session, acting_user(session, user), site, month, now)
         figures = _figures(session, scope, now)
-    body = table_csv(dashboard_tables(figures, gettext, _step_titles())[table])
+    body = table_csv(dashboard_tables(figures, gettext, STEP_TITLES)[table])
     filename = f"{table}-site{scope.site_id}-{scope.month}.csv"
     return Response(
         content=body,
