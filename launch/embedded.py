@@ -20,8 +20,9 @@ from launch.processes import ProcessGroup, free_port, wait_until
 from launch.stack import StackConfig, start_prefect_server, start_runner
 
 T = TypeVar("T")
-# Generous: a flow-run subprocess starts in ~3 s, but CI machines are shared.
-STEP_DEADLINE_SECONDS = 60.0
+# Generous: a flow-run subprocess starts in ~3 s, but CI machines are shared, and Prefect on
+# SQLite answers a locked database with 503s that its clients retry with a growing back-off.
+STEP_DEADLINE_SECONDS = 120.0
 POLL_SECONDS = 0.05
 
 

@@ -37,13 +37,21 @@ class FlowNotWaiting(RuntimeError):
     """The flow run is not (yet) suspended on this step, e.g. it has not reached the pause."""
 
 
-# How long a completion waits for its flow run to finish suspending before leaving the resume
-# to the sweep.
+# How long a person's completion waits for its flow run to finish suspending before leaving the
+# resume to the sweep. The sweep itself does not wait: it comes back next minute anyway, and a
+# wait per stuck task would make one tick outlast the next.
 SUSPEND_SETTLE_SECONDS = 15.0
 SUSPEND_POLL_SECONDS = 0.25
 
-# Failures that a later retry can overcome (server down or overloaded, run not paused yet).
-TRANSIENT_PREFECT_ERRORS = (httpx.TransportError, PrefectHTTPStatusError, FlowNotWaiting)
+# Failures that a later retry can overcome (server down or overloaded, run not paused yet, a
+# deployment not registered yet), and a run the server does not know (deleted, or a server
+# reset): recorded for ops to see, never allowed to stop the sweep's other work.
+RETRYABLE_PREFECT_FAILURES = (
+    httpx.TransportError,
+    PrefectHTTPStatusError,
+    FlowNotWaiting,
+    ObjectNotFound,
+)
 
 
 @task(name="open-inbox-task", cache_policy=REPLAY_SAFE, persist_result=True)
@@ -63,7 +71,7 @@ def await_human(step: HumanStep[F], request: HumanRequest) -> F:
     return suspend_flow_run(wait_for_input=step.form, key=request.key, timeout=None)
 
 
-def hand_back(task_id: int) -> bool:
+def hand_back(task_id: int, settle_seconds: float = SUSPEND_SETTLE_SECONDS) -> bool:
     """Resume the flow run waiting on a completed task; return whether it is resumed now.
 
     A failure (Prefect server down) is recorded on the task, and the sweep calls this again.
@@ -74,8 +82,8 @@ def hand_back(task_id: int) -> bool:
             return True
         flow_run_id, step_key, decision = task_row.flow_run_id, task_row.step_key, task_row.result
     try:
-        _resume_when_waiting(UUID(flow_run_id), step_key, decision or {})
-    except TRANSIENT_PREFECT_ERRORS as exc:
+        _resume_when_waiting(UUID(flow_run_id), step_key, decision or {}, settle_seconds)
+    except RETRYABLE_PREFECT_FAILURES as exc:
         logger.warning("Could not resume flow run %s for task %s: %s", flow_run_id, task_id, exc)
         _record(task_id, resumed=False, error=f"{type(exc).__name__}: {exc}"[:500])
         return False
@@ -83,10 +91,12 @@ def hand_back(task_id: int) -> bool:
     return True
 
 
-def _resume_when_waiting(flow_run_id: UUID, step_key: str, decision: dict[str, Any]) -> None:
+def _resume_when_waiting(
+    flow_run_id: UUID, step_key: str, decision: dict[str, Any], settle_seconds: float
+) -> None:
     # The inbox task is written a moment before the flow finishes suspending (state, then input
     # schema), so a quick person can arrive first; wait for the pause rather than fail.
-    deadline = time.monotonic() + SUSPEND_SETTLE_SECONDS
+    deadline = time.monotonic() + settle_seconds
     while True:
         try:
             _resume(flow_run_id, step_key, decision)

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from db.models import Process, ProcessState
 from db.session import transaction
-from tasks.human import TRANSIENT_PREFECT_ERRORS
+from tasks.human import RETRYABLE_PREFECT_FAILURES
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def start_process_run(process_id: str) -> bool:
                 # The same process never gets two runs, however often this is retried.
                 idempotency_key=f"process:{process_id}",
             )
-    except TRANSIENT_PREFECT_ERRORS as exc:
+    except RETRYABLE_PREFECT_FAILURES as exc:
         logger.warning("Could not start the flow run of process %s: %s", process_id, exc)
         return False
     with transaction() as session:

@@ -54,7 +54,7 @@ def resume_completed_tasks(now: datetime) -> int:
     grace = timedelta(seconds=get_settings().resume_retry_after_seconds)
     with transaction() as session:
         task_ids = unresumed_tasks(session, completed_before=now - grace)
-    return sum(hand_back(task_id) for task_id in task_ids)
+    return sum(hand_back(task_id, settle_seconds=0) for task_id in task_ids)
 
 
 @task(name="start-pending-processes")

@@ -66,6 +66,30 @@ os.environ.update(
 )
 
 
+# What a failed end-to-end test shows of the stack's logs: enough to tell a stalled runner from a
+# busy Prefect database without the run folder, which CI does not keep.
+LOG_TAIL_LINES = 40
+LOG_ALERT = ("WARNING", "ERROR", "CRITICAL", "Traceback", "limit reached")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    if report.failed and call.when == "call" and "stack" in getattr(item, "fixturenames", ()):
+        for log in sorted((RUN_DIR / "logs").glob("*.log")):
+            report.sections.append((f"stack log {log.name}", _log_digest(log)))
+    return report
+
+
+def _log_digest(log: Path) -> str:
+    """The log's warnings and errors (one line each), then its last lines."""
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    alerts = [line for line in lines if any(mark in line for mark in LOG_ALERT)]
+    return "\n".join(
+        ["-- alerts (last 20) --", *alerts[-20:], "-- last lines --", *lines[-LOG_TAIL_LINES:]]
+    )
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if POSTGRES_SERVER_URL is None:
         return

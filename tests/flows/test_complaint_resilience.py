@@ -7,10 +7,12 @@ import httpx
 import pytest
 from prefect.deployments import run_deployment
 
+from db.base import utcnow
+from db.models import InboxTask, TaskState
 from db.session import transaction
 from launch.embedded import Stack
 from tests.flows.test_complaint import new_complaint
-from tests.support.factories import person
+from tests.support.factories import complaint_task, person
 
 pytestmark = pytest.mark.e2e
 
@@ -82,6 +84,25 @@ def run_sweep(stack: Stack, now: datetime | None = None) -> dict[str, int]:
     result = flow_run.state.result()
     assert isinstance(result, dict)
     return result
+
+
+def test_a_completion_whose_flow_run_prefect_lost_is_reported_and_the_sweep_goes_on(
+    stack: Stack,
+) -> None:
+    with transaction() as session:
+        orphan = complaint_task(session, utcnow())  # a flow run id Prefect never saw
+        orphan.state, orphan.completed_at = TaskState.DONE, utcnow()
+        orphan.result = {"response_note": "已联系"}
+        session.flush()
+        orphan_id = orphan.id
+
+    report = run_sweep(stack)  # completes: the orphan does not stop the other parts
+
+    assert {"announced", "escalated", "started"} <= report.keys()
+    with transaction() as session:
+        orphan = session.get_one(InboxTask, orphan_id)
+        assert orphan.resumed_at is None
+        assert orphan.resume_error is not None and "ObjectNotFound" in orphan.resume_error
 
 
 def test_complaint_left_alone_climbs_to_the_shift_lead(stack: Stack) -> None:
