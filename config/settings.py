@@ -18,7 +18,10 @@ DEVELOPMENT_SECRET_KEY = "kefu-flow-development-secret-key"
 class Settings(BaseSettings):
     """Everything a kefu-flow process needs to know about its surroundings."""
 
-    model_config = SettingsConfigDict(env_prefix="KEFU_", env_file=".env", extra="ignore")
+    # "off" in the environment unsets an optional setting (KEFU_NOTIFY_MERGE_WINDOW_SECONDS=off).
+    model_config = SettingsConfigDict(
+        env_prefix="KEFU_", env_file=".env", extra="ignore", env_parse_none_str="off"
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     data_dir: Path = PROJECT_ROOT / "data"
@@ -47,14 +50,13 @@ class Settings(BaseSettings):
     task_link_max_age_days: int = Field(default=14, ge=1)
 
     # WeCom (企业微信). The base URL is a setting so tests can point it at a local server. The
-    # corp secret and the group-bot keys are secrets: the corp secret comes from
-    # KEFU_WECOM_CORP_SECRET (or the Prefect Secret block named below), a bot's key from
-    # KEFU_WECOM_BOT_<NAME>; tables hold only the bot's name.
+    # corp secret (KEFU_WECOM_CORP_SECRET), a bot's key (KEFU_WECOM_BOT_<NAME>) and the SMTP
+    # URL come from the environment or else a Prefect Secret block of the same name in kebab
+    # case (notify/secrets.py); tables hold only the bot's name.
     wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
     wecom_corp_id: str | None = None
     wecom_agent_id: int | None = None
     wecom_corp_secret: SecretStr | None = None
-    wecom_corp_secret_block: str | None = None
     wecom_timeout_seconds: float = Field(default=10.0, gt=0)
     # WeCom allows 20 messages a minute per group bot; the overflow waits for the next minute.
     wecom_bot_messages_per_minute: int = Field(default=20, ge=1)
@@ -63,12 +65,15 @@ class Settings(BaseSettings):
     # 07:30; urgent messages ignore them. Off unless set: the 24-hour front desk works nights.
     quiet_hours_start: str | None = Field(default=None, pattern=CLOCK_PATTERN)
     quiet_hours_end: str | None = Field(default=None, pattern=CLOCK_PATTERN)
-    # When set, low-urgency messages to one person are held this many seconds and a burst goes
-    # out as one message (120 is a good value); unset, every message goes out on its own.
-    notify_merge_window_seconds: int | None = Field(default=None, ge=0)
+    # Low-urgency messages to one person are held this many seconds and a burst goes out as one
+    # message; "off" sends every message on its own, at once.
+    notify_merge_window_seconds: int | None = Field(default=120, ge=0)
     # The daily digest: site time of day, and the working calendar that says which days count.
+    # The flow runs every quarter hour; a site's digest goes out on the first run after its
+    # digest time, or later within the catch-up window (the service was down) — never at noon.
     digest_time: str = Field(default="08:30", pattern=CLOCK_PATTERN)
     digest_calendar: str = "day_shift"
+    digest_catch_up_minutes: int = Field(default=120, ge=15)
 
     # Files attached to tasks: the largest accepted upload (10 MiB: phone photos and scans fit).
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)

@@ -11,6 +11,7 @@ from db.models import (
     Event,
     InboxTask,
     NewHire,
+    OutboxMessage,
     Process,
     ProcessKind,
     Resignation,
@@ -24,7 +25,8 @@ from domain.task_access import readable_tasks
 
 
 def get_process(session: Session, user: User, process_id: str) -> Process:
-    """Return the process if `user` may see it: they started, own, manage or work on it."""
+    """Return the process if `user` may see it: they started, own, manage or work on it, or it
+    told them about itself (an attendee of an announced plan follows the link in the message)."""
     statement = select(Process).where(Process.id == process_id)
     if not user.has_role(Role.OPS_ADMIN):
         works_on_it = readable_tasks(user).where(InboxTask.process_id == Process.id).exists()
@@ -32,8 +34,11 @@ def get_process(session: Session, user: User, process_id: str) -> Process:
             Complaint.process_id == Process.id, Complaint.owner_of_record_id == user.id
         )
         manages_it = Process.site_id == user.site_id if user.manages else false()
+        told_of_it = exists().where(
+            OutboxMessage.process_id == Process.id, OutboxMessage.recipient_id == user.id
+        )
         statement = statement.where(
-            or_(Process.started_by_id == user.id, works_on_it, owns_it, manages_it)
+            or_(Process.started_by_id == user.id, works_on_it, owns_it, manages_it, told_of_it)
         )
     process = session.scalar(statement)
     if process is None:

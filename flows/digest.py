@@ -1,6 +1,7 @@
-"""Daily digest (scheduled housekeeping flow, 08:30 Beijing time).
+"""Daily digest (scheduled housekeeping flow, every quarter hour).
 
-1. Load the working calendars; a site whose day is a rest day gets no digest.
+1. Load the working calendars; a site whose day is a rest day, or whose local time is not yet
+   its digest time (08:30) or past the catch-up window, gets no digest on this run.
 2. Queue one summary per person (open, due today, overdue), with the team's for shift leads and up.
 The outbox sender delivers them on each person's channels; a re-run the same day queues nothing.
 """

@@ -33,7 +33,7 @@ from notify.links import inbox_url
 from notify.preferences import UNMERGEABLE_EVENTS
 from notify.redaction import RedactingFilter, redact
 from notify.render import NotificationChannel, NotificationEvent, render, resolve_locale
-from notify.secrets import bot_key, corp_secret
+from notify.secrets import bot_key, corp_secret, smtp_url
 from notify.wecom import (
     APP_MARKDOWN_LIMIT_BYTES,
     BOT_MARKDOWN_LIMIT_BYTES,
@@ -414,15 +414,13 @@ def send_email(
     address: str | None, subject: str, body: str, settings: Settings, body_html: str | None = None
 ) -> None:
     """Send one email (HTML with a text part, or plain text); raise DeliveryError if not sent."""
-    if settings.smtp_url is None:
-        raise DeliveryError("no SMTP server configured (set KEFU_SMTP_URL)")
     if not address:
         raise DeliveryError("the recipient has no email address")
-    smtp_url = settings.smtp_url.get_secret_value()
-    secrets = url_secrets(smtp_url)
+    server_url = smtp_url(settings)
+    secrets = url_secrets(server_url)
     body_format = apprise.NotifyFormat.HTML if body_html else apprise.NotifyFormat.TEXT
     url = email_url(
-        smtp_url, to=address, mail_from=settings.mail_from, body_format=body_format.value
+        server_url, to=address, mail_from=settings.mail_from, body_format=body_format.value
     )
     # A fresh Apprise object per delivery: a reused one throttles (~5.5 s) between sends.
     notifier = apprise.Apprise(

@@ -73,14 +73,19 @@ def _by_due(tasks: Sequence[InboxTask]) -> list[InboxTask]:
 
 
 def site_digest_day(
-    site: Site, now: datetime, calendar: WorkingCalendar, digest_at: time
+    site: Site, now: datetime, calendar: WorkingCalendar, digest_at: time, catch_up: timedelta
 ) -> tuple[date, str | None]:
     """Return the site's local day, and why no digest goes out now (None when one does)."""
-    local = now.astimezone(ZoneInfo(site.timezone))
+    zone = ZoneInfo(site.timezone)
+    local = now.astimezone(zone)
     if not calendar.is_working_day(local.date()):
         return local.date(), "rest day"
-    if local.time() < digest_at:
+    opens = datetime.combine(local.date(), digest_at, tzinfo=zone)
+    if local < opens:
         return local.date(), f"before {digest_at:%H:%M}"
+    # Someone given work after the digest went out must not get a "digest" of it at noon.
+    if local >= opens + catch_up:
+        return local.date(), f"after {opens + catch_up:%H:%M}"
     return local.date(), None
 
 
@@ -175,9 +180,10 @@ def queue_daily_digests(
     """Queue today's digests for every site where it is a working day and past the digest time."""
     calendar = calendars[settings.digest_calendar]
     digest_at = parse_clock(settings.digest_time)
+    catch_up = timedelta(minutes=settings.digest_catch_up_minutes)
     report = DigestReport()
     for site in session.scalars(select(Site).order_by(Site.id)):
-        day, skip = site_digest_day(site, now, calendar, digest_at)
+        day, skip = site_digest_day(site, now, calendar, digest_at, catch_up)
         if skip is not None:
             report.sites_skipped[site.code] = skip
             continue

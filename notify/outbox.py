@@ -24,7 +24,7 @@ from db.models import (
     Process,
     User,
 )
-from notify.links import task_link_url
+from notify.links import process_link_url, task_link_url
 from notify.preferences import (
     UNMERGEABLE_EVENTS,
     channels_for,
@@ -127,11 +127,14 @@ def enqueue(
     mergeable = not urgent and event not in UNMERGEABLE_EVENTS
     if task_id is not None:
         link_url = task_link_url(task_id, now=now, settings=settings)
+    # News about a whole case links to the case page, so no message leaves without a way in.
+    case_url = process_link_url(process_id, now=now, settings=settings) if process_id else None
+    links = {"task_url": link_url, "case_url": case_url}
     base = {
         "event": event,
         "process_id": process_id,
         "task_id": task_id,
-        "link_url": link_url,
+        "link_url": link_url or case_url,
         "bot_name": None,
         "urgent": urgent,
         "state": DeliveryState.PENDING,
@@ -144,7 +147,7 @@ def enqueue(
         message_context = {
             **context,
             "recipient_name": recipient.display_name,
-            "task_url": link_url,
+            **links,
         }
         release = release_time(
             now, recipient, preference, urgent=urgent, mergeable=mergeable, settings=settings
@@ -170,7 +173,7 @@ def enqueue(
                 event,
                 NotificationChannel.WECOM_BOT,
                 DEFAULT_LOCALE,
-                {**context, "recipient_name": bot.label, "task_url": link_url},
+                {**context, "recipient_name": bot.label, **links},
             )
             rows.append(
                 {

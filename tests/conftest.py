@@ -56,6 +56,8 @@ os.environ.update(
         "KEFU_DATABASE_URL": DATABASE_URL,
         "KEFU_SMTP_URL": f"mailto://127.0.0.1:{SMTP_PORT}?smtp=127.0.0.1&from=kefu@test.local",
         "KEFU_RESUME_RETRY_AFTER_SECONDS": "0",
+        # Each message on its own, at once: the merge tests set their own window.
+        "KEFU_NOTIFY_MERGE_WINDOW_SECONDS": "off",
         "PREFECT_HOME": str(RUN_DIR / "prefect"),
         "PREFECT_API_URL": f"http://127.0.0.1:{PREFECT_PORT}/api",
         "PREFECT_UI_URL": f"http://127.0.0.1:{PREFECT_PORT}",

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
-from db.models import InboxTask, OutboxMessage, Process, ProcessKind, Role, User, UserRole
+from db.models import InboxTask, OutboxMessage, Process, ProcessKind, Role, Site, User, UserRole
 from notify.delivery import DeliveryReport, deliver_due
 from notify.digest import queue_daily_digests
 from rules.calendar import load_calendars
@@ -122,6 +122,7 @@ def test_a_second_run_the_same_day_queues_nothing(
         (datetime(2025, 11, 22, 8, 30, tzinfo=SHANGHAI), "rest day"),  # Saturday
         (datetime(2025, 10, 1, 8, 30, tzinfo=SHANGHAI), "rest day"),  # National Day
         (MONDAY_0830 - timedelta(minutes=1), "before 08:30"),
+        (MONDAY_0830 + timedelta(hours=2), "after 10:30"),  # work given since is no digest
     ],
 )
 def test_no_digest_on_rest_days_or_before_the_digest_time(
@@ -135,6 +136,30 @@ def test_no_digest_on_rest_days_or_before_the_digest_time(
 
     assert report.sites_skipped == {"HY01": reason}
     assert digests(session_factory) == {}
+
+
+def test_each_site_gets_its_digest_at_0830_its_own_time(
+    session_factory: sessionmaker[Session],
+    team: Team,
+    site_id: int,
+    add_user: AddUser,
+    make_settings: Make,
+) -> None:
+    with session_factory.begin() as session:
+        kashgar = Site(code="KS01", name="喀什管理处", timezone="Asia/Urumqi")  # UTC+6
+        session.add(kashgar)
+        session.flush()
+        ma = add_user(session, kashgar.id, "ma", email="ma@example.cn", display_name="马丽")
+        add_task(session, kashgar.id, ma.id, "供暖", ma.id, MONDAY_0830 + timedelta(hours=8))
+    settings = make_settings()
+
+    beijing_morning = run(session_factory, settings, MONDAY_0830)
+    assert beijing_morning.sites_done == ["HY01"]
+    assert beijing_morning.sites_skipped == {"KS01": "before 08:30"}
+    # 08:30 in Kashgar is 10:30 in Beijing: now the Beijing site's window has closed.
+    kashgar_morning = run(session_factory, settings, MONDAY_0830 + timedelta(hours=2))
+    assert kashgar_morning.sites_done == ["KS01"]
+    assert set(digests(session_factory)) == {team.lina, team.lead, ma.id}
 
 
 def test_a_make_up_working_sunday_gets_a_digest(

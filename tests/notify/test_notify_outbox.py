@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from db.models import DeliveryState, InboxTask, OutboxMessage, Process, ProcessKind, User
-from notify.links import verify_task_link
+from notify.links import verify_link
 from notify.outbox import enqueue
 
 T0 = datetime(2025, 11, 24, 6, 30, tzinfo=UTC)
@@ -178,7 +178,7 @@ def test_task_link_uses_public_base_url(
     assert row.link_url is not None and row.link_url in row.body
     assert row.link_url.startswith("https://kefu.example.cn/t/")
     token = row.link_url.removeprefix("https://kefu.example.cn/t/")
-    assert verify_task_link(token, now=T0, settings=make_settings()) == task.id
+    assert verify_link(token, now=T0, settings=make_settings()) == f"/tasks/{task.id}"
 
 
 def test_no_reachable_recipient_queues_nothing(

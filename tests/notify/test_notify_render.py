@@ -81,7 +81,8 @@ SAMPLE_CONTEXTS[NotificationEvent.NOTIFICATION_BURST] = {
     ],
     "inbox_url": "https://kefu.example.cn/tasks",
 }
-COMMON = {"recipient_name": "李娜", "task_url": TASK_URL}
+CASE_URL = "https://kefu.example.cn/t/case-token"
+COMMON = {"recipient_name": "李娜", "task_url": TASK_URL, "case_url": CASE_URL}
 CHANNELS = ["email", "wecom", "wecom_bot"]
 
 
@@ -97,6 +98,14 @@ def test_every_event_renders_in_both_languages(event: NotificationEvent, locale:
         assert "您好" in message.body
     else:
         assert message.body.startswith("Hello")
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+@pytest.mark.parametrize("event", list(SAMPLE_CONTEXTS))
+def test_every_message_carries_a_way_into_the_inbox(event: NotificationEvent, channel: str) -> None:
+    message = render(event, channel, "zh_CN", {**COMMON, **SAMPLE_CONTEXTS[event]})
+
+    assert "https://kefu.example.cn/" in message.body
 
 
 def test_task_assigned_in_chinese_shows_beijing_time_and_link() -> None:
@@ -176,8 +185,8 @@ def test_every_event_has_html_email_and_wecom_markdown(
     assert wecom.body_html is None
     assert wecom.body.startswith("**")  # a bold title line
     assert wecom.subject
-    if event not in (NotificationEvent.COMPLAINT_CLOSED,):
-        assert TASK_URL in email.body_html and TASK_URL in wecom.body
+    link = TASK_URL if TASK_URL in email.body else CASE_URL
+    assert link in email.body_html and link in wecom.body
 
 
 def test_html_email_escapes_values() -> None:

@@ -1,6 +1,7 @@
 """WeCom person and group-bot messages against a local server that answers like WeCom's API."""
 
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -332,8 +333,42 @@ def test_a_bot_without_a_key_in_the_environment_fails_visibly(
 
     [row] = rows(session_factory)
     assert row.state == DeliveryState.FAILED
-    assert row.last_error == "no key for group bot HY01_KEFU: set KEFU_WECOM_BOT_HY01_KEFU"
+    assert row.last_error is not None
+    assert row.last_error.startswith(
+        "no key for group bot HY01_KEFU: set KEFU_WECOM_BOT_HY01_KEFU"
+        " or the Prefect Secret block kefu-wecom-bot-hy01-kefu"
+    )
     assert wecom.messages() == []
+
+
+def test_a_bot_key_kept_in_a_prefect_secret_block_is_used_and_never_stored(
+    session_factory: sessionmaker[Session],
+    site_id: int,
+    wecom: WeComPeer,
+    wecom_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    stack: object,  # a real Prefect server holds the block
+) -> None:
+    from prefect.blocks.system import Secret
+
+    monkeypatch.delenv("KEFU_WECOM_BOT_HY01_KEFU", raising=False)
+    key = f"block-held-{uuid.uuid4().hex}"
+    Secret(value=key).save("kefu-wecom-bot-hy01-kefu", overwrite=True)
+    try:
+        add_bot(session_factory, site_id)
+        queue_to_bot(session_factory, site_id, wecom_settings, count=1)
+
+        report = deliver_due(T0, session_factory=session_factory, settings=wecom_settings)
+
+        assert report == DeliveryReport(sent=1)
+        [sent] = wecom.messages(BOT_SEND_PATH)
+        assert sent.query == {"key": key}
+        for stored in rows(session_factory):
+            assert key not in repr(vars(stored))
+        assert key not in caplog.text
+    finally:
+        Secret.delete("kefu-wecom-bot-hy01-kefu")
 
 
 def test_21_messages_to_one_bot_in_a_minute_send_20_and_defer_1_to_the_next_minute(

@@ -8,11 +8,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from db.base import utcnow
-from db.models import ApiToken, InboxTask, TaskAttachment, TaskComment, User
+from db.models import ApiToken, InboxTask, OutboxMessage, TaskAttachment, TaskComment, User
 from db.session import transaction
 from domain.people import LOCKOUT
 from launch.demo import DEMO_PASSWORD
-from notify.links import sign_task_link
+from notify.links import sign_process_link, sign_task_link
+from notify.outbox import enqueue
 from tests.support.factories import complaint_task, person
 from tests.support.web import csrf_of, logged_in
 
@@ -174,3 +175,32 @@ def test_a_notification_link_opens_its_task_after_login(app: object) -> None:
     assert "该链接已失效" in tampered.text
     expired = sign_task_link(task_id, now=utcnow() - timedelta(days=365))
     assert staff.get(f"/t/{expired}").status_code == 410
+
+
+def test_news_of_a_case_links_to_its_page_which_the_recipient_may_then_see(app: object) -> None:
+    with transaction() as session:
+        process_id = complaint_task(session, utcnow(), by="zhangmin").process_id
+    engineer = logged_in(app, "liugong")
+    assert engineer.get(f"/t/{sign_process_link(process_id, now=utcnow())}").status_code == 404
+
+    with transaction() as session:
+        enqueue(
+            session,
+            event="complaint_closed",
+            recipients=[person(session, "liugong")],
+            context={"process_subject": "楼上噪音", "unit": "3-1201", "satisfaction": 5},
+            dedup_key=f"{process_id}:complaint_closed:test",
+            process_id=process_id,
+        )
+        # every channel's message carries the same signed link to the case
+        [link] = set(
+            session.scalars(
+                select(OutboxMessage.link_url).where(
+                    OutboxMessage.process_id == process_id,
+                    OutboxMessage.event == "complaint_closed",
+                )
+            )
+        )
+    assert link is not None and "/t/" in link
+    opened = engineer.get("/t/" + link.split("/t/", 1)[1])
+    assert opened.status_code == 200 and opened.url.path == f"/processes/{process_id}"

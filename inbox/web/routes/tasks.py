@@ -21,7 +21,7 @@ from inbox.api.deps import ClockDep
 from inbox.web.form_fields import errors_by_path, form_fields, list_row_forms, parse_submission
 from inbox.web.rendering import countdown, page_locale, render
 from inbox.web.session import CsrfChecked, WebUser, acting_user
-from notify.links import InvalidTaskLink, verify_task_link
+from notify.links import InvalidTaskLink, verify_link
 from rules.sla import PauseReason
 from tasks.human import hand_back
 from tasks.process_runs import process_run_url
@@ -277,9 +277,9 @@ def resume_task_clock(task_id: int, user: WebUser, clock: ClockDep) -> RedirectR
 
 @router.get("/t/{token}")
 def follow_task_link(token: str, clock: ClockDep) -> RedirectResponse:
-    """Open the task a notification links to; the task page still asks for a login."""
+    """Open the task or case a notification links to; the page still asks for a login."""
     try:
-        task_id = verify_task_link(token, now=clock())
+        page = verify_link(token, now=clock())
     except InvalidTaskLink as exc:
         raise LinkExpired("This link is no longer valid; find the task in your inbox") from exc
-    return RedirectResponse(f"/tasks/{task_id}", status_code=303)
+    return RedirectResponse(page, status_code=303)
