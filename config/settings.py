@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     digest_calendar: str = "day_shift"
     digest_catch_up_minutes: int = Field(default=120, ge=15)
 
+    # Onboarding policy for hires registered from now on (a copy of rules/onboarding.yaml, e.g.
+    # with `strict: true` or `exam_working_day: 10`); each hire keeps the policy they began with.
+    onboarding_policy_file: Path | None = None
+
     # Files attached to tasks: the largest accepted upload (10 MiB: phone photos and scans fit).
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
 

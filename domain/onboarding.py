@@ -7,12 +7,12 @@ Who acted and when come from the completed inbox task of the step, not from the 
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from config import get_settings
 from db.models import (
     Event,
     ExamAttempt,
@@ -30,6 +30,7 @@ from db.models import (
     TrainingDay,
     User,
 )
+from domain.calendars import site_calendars
 from domain.errors import FieldProblem, Forbidden, Invalid, NotFound
 from domain.events import record_event
 from domain.people import get_user, users_with_role
@@ -43,7 +44,7 @@ from forms.onboarding import (
     TrainingDayReport,
 )
 from notify.outbox import enqueue
-from rules.calendar import WorkingCalendar, load_calendars
+from rules.calendar import WorkingCalendar
 from rules.onboarding import (
     AttemptRate,
     Deduction,
@@ -98,14 +99,9 @@ STATE_LABELS = {
 
 
 def current_policy() -> OnboardingPolicy:
-    """Return the policy a hire registered now gets (rules/onboarding.yaml, checked on load)."""
-    return load_policy()
-
-
-@cache
-def working_calendar(name: str) -> WorkingCalendar:
-    """Return the named working calendar (loaded once per process)."""
-    return load_calendars()[name]
+    """Return the policy a hire registered now gets (KEFU_ONBOARDING_POLICY_FILE, else the
+    bundled rules/onboarding.yaml), checked on load."""
+    return load_policy(get_settings().onboarding_policy_file)
 
 
 def hire_policy(hire: NewHire) -> OnboardingPolicy:
@@ -114,8 +110,11 @@ def hire_policy(hire: NewHire) -> OnboardingPolicy:
 
 
 def hire_calendar(hire: NewHire) -> WorkingCalendar:
-    """Return the working calendar of the hire's training days."""
-    return working_calendar(hire_policy(hire).calendar)
+    """Return the working calendar of the hire's training days, as their site keeps it."""
+    session = object_session(hire)
+    assert session is not None, "a hire read outside a session"
+    site_id = session.scalar(select(Process.site_id).where(Process.id == hire.process_id))
+    return site_calendars(session, site_id)[hire_policy(hire).calendar]
 
 
 # --- registration --------------------------------------------------------------------------
@@ -144,7 +143,7 @@ def register_new_hire(
         raise Forbidden("You can register new hires only at your own site")
     if session.get(Site, site_id) is None:
         raise _refuse("site_id", "No site with this id")
-    calendar = working_calendar(policy.calendar)
+    calendar = site_calendars(session, site_id)[policy.calendar]
     if intake.start_date < now.astimezone(calendar.zone).date():
         raise _refuse("start_date", "The start date must not be in the past")
     trainer = _site_colleague(session, intake.trainer_id, site_id, "trainer_id")

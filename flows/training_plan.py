@@ -12,7 +12,8 @@
 4. Announcement (计划沟通): every attendee and trainer is told their sessions; recurring
    in-post training becomes sessions on working days.
 5. Sessions: per session, the trainer records attendance (present / excused / unexcused) and
-   whether it took place, from the session's start, due the next working day.
+   whether it took place, from the session's start, due the next working day. All records are
+   open at once, so sessions are recorded in any order.
 6. Assessment (written + practical) within the first working days after the plan's period.
 7. Analysis by the supervisor within a week; it may ask for a revision, which goes through
    draft and approval again (2–3) and is announced.
@@ -33,7 +34,7 @@ from forms.training_plan import (
     PlanDecision,
     PlanDocument,
 )
-from tasks.human import await_human
+from tasks.human import await_human, open_human
 from tasks.training_plan import (
     Deadline,
     PlanCase,
@@ -106,6 +107,28 @@ def supervisor_request(
     )
 
 
+def session_request(process_id: str, session_id: int) -> HumanRequest:
+    """Return the trainer's request to record a session, open from the session's start."""
+    brief = load_session(process_id, session_id)
+    case = load_plan(process_id)
+    return HumanRequest(
+        process_id=process_id,
+        key=f"session-{session_id}",
+        site_id=case.site_id,
+        assignee_id=brief.trainer_id,
+        owner_of_record_id=case.drafter_id,
+        available_from=brief.starts_at,
+        context={
+            "topic": brief.topic,
+            "starts_at": brief.starts_at.isoformat(),
+            "venue": brief.venue,
+            "attendees": brief.attendees,
+        },
+        sla_ladder=SESSION_LADDER,
+        sla_started_at=brief.starts_at,
+    )
+
+
 def decide(process_id: str, version: int, key: str) -> PlanDecision:
     """Return the approver's decision on a version; one by the drafter is refused and re-asked."""
     attempt = 1
@@ -168,30 +191,13 @@ def training_plan(process_id: str) -> str:
     session_ids = schedule_sessions(process_id, version)
     announce_plan(process_id, version)
 
+    # Every session's record opens at once (each shows from its start), so one trainer's late
+    # record holds up nobody else's; the assessment waits for them all.
     for session_id in session_ids:
-        brief = load_session(process_id, session_id)
-        case = load_plan(process_id)
-        key = f"session-{session_id}"
-        record = await_human(
-            RECORD_SESSION,
-            HumanRequest(
-                process_id=process_id,
-                key=key,
-                site_id=case.site_id,
-                assignee_id=brief.trainer_id,
-                owner_of_record_id=case.drafter_id,
-                available_from=brief.starts_at,
-                context={
-                    "topic": brief.topic,
-                    "starts_at": brief.starts_at.isoformat(),
-                    "venue": brief.venue,
-                    "attendees": brief.attendees,
-                },
-                sla_ladder=SESSION_LADDER,
-                sla_started_at=brief.starts_at,
-            ),
-        )
-        record_attendance(process_id, session_id, record, key)
+        open_human(RECORD_SESSION, session_request(process_id, session_id))
+    for session_id in session_ids:
+        record = await_human(RECORD_SESSION, session_request(process_id, session_id))
+        record_attendance(process_id, session_id, record, f"session-{session_id}")
     begin_assessment(process_id)
 
     case = load_plan(process_id)

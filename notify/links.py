@@ -45,8 +45,10 @@ def sign_process_link(process_id: str, *, now: datetime, settings: Settings | No
     return _sign("process", process_id, now, settings)
 
 
-def verify_link(token: str, *, now: datetime | None = None, settings: Settings | None = None) -> str:
-    """Return the page a link token names ("/tasks/42"); raise InvalidTaskLink if forged or expired."""
+def verify_link(
+    token: str, *, now: datetime | None = None, settings: Settings | None = None
+) -> str:
+    """Return the page a token names ("/tasks/42"); raise InvalidTaskLink if forged or expired."""
     settings = settings or get_settings()
     try:
         payload = _serializer(settings).loads(token)

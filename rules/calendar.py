@@ -400,8 +400,93 @@ def parse_calendar(data: Mapping[str, Any]) -> WorkingCalendar:
     return calendar
 
 
-def load_calendars(path: Path | None = None) -> dict[str, WorkingCalendar]:
-    """Return the named calendars from a YAML file (the bundled ones by default)."""
+class SiteCalendarChange(BaseModel):
+    """How one site's version of a named calendar differs: its hours, its own days."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service_hours: ServiceHours | None = None
+    site_overrides: dict[int, SiteOverrides] = Field(default_factory=dict)
+
+
+class SiteCalendarsConfig(BaseModel):
+    """One site's changes to the shared calendars, by calendar name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    site: str = Field(min_length=1)  # the site's code, as in the admin pages
+    calendars: dict[str, SiteCalendarChange] = Field(min_length=1)
+
+
+def _merged_overrides(
+    shared: Mapping[int, SiteOverrides], own: Mapping[int, SiteOverrides]
+) -> dict[int, dict[str, list[str]]]:
+    merged: dict[int, dict[str, list[str]]] = {}
+    for year in sorted({*shared, *own}):
+        parts = [o for o in (shared.get(year), own.get(year)) if o is not None]
+        merged[year] = {
+            "closures": sorted({str(d) for o in parts for d in o.closures}),
+            "extra_working_days": sorted({str(d) for o in parts for d in o.extra_working_days}),
+        }
+    return merged
+
+
+def site_version(
+    calendar: WorkingCalendar, site: str, change: SiteCalendarChange
+) -> WorkingCalendar:
+    """Return the site's version of a shared calendar, validated (and trialled) like any other."""
+    data = calendar.config.model_dump(mode="json")
+    if change.service_hours is not None:
+        data["service_hours"] = change.service_hours.model_dump(mode="json")
+    data["site_overrides"] = _merged_overrides(
+        calendar.config.site_overrides, change.site_overrides
+    )
+    try:
+        return parse_calendar(data)
+    except RuleConfigError as error:
+        raise RuleConfigError([f"sites.{site}.{p}" for p in error.problems]) from error
+
+
+class CalendarBook:
+    """The shared calendars, and each site's own version of those it changes."""
+
+    def __init__(
+        self,
+        shared: Mapping[str, WorkingCalendar],
+        by_site: Mapping[str, Mapping[str, WorkingCalendar]],
+    ) -> None:
+        self.shared = dict(shared)
+        self.by_site = {site: dict(calendars) for site, calendars in by_site.items()}
+
+    def for_site(self, site: str | None) -> dict[str, WorkingCalendar]:
+        """Return the calendars that apply at `site` (its own versions over the shared ones)."""
+        return {**self.shared, **self.by_site.get(site or "", {})}
+
+
+def _site_calendars(
+    entries: Iterable[Any], shared: Mapping[str, WorkingCalendar]
+) -> dict[str, dict[str, WorkingCalendar]]:
+    by_site: dict[str, dict[str, WorkingCalendar]] = {}
+    for entry in entries:
+        site = str(entry.get("site", "")) if isinstance(entry, Mapping) else ""
+        try:
+            config = SiteCalendarsConfig.model_validate(entry)
+        except ValidationError as error:
+            raise RuleConfigError(problems_from(error, prefix=f"sites.{site}")) from error
+        if config.site in by_site:
+            raise RuleConfigError([f"sites.{config.site}: site listed twice"])
+        unknown = sorted(set(config.calendars) - set(shared))
+        if unknown:
+            raise RuleConfigError([f"sites.{config.site}: unknown calendar {unknown[0]!r}"])
+        by_site[config.site] = {
+            name: site_version(shared[name], config.site, change)
+            for name, change in config.calendars.items()
+        }
+    return by_site
+
+
+def load_calendar_book(path: Path | None = None) -> CalendarBook:
+    """Return the shared calendars and the sites' versions from a YAML file (bundled default)."""
     document = yaml.safe_load((path or BUNDLED_CALENDARS).read_text(encoding="utf-8"))
     calendars: dict[str, WorkingCalendar] = {}
     for entry in document["calendars"]:
@@ -409,4 +494,9 @@ def load_calendars(path: Path | None = None) -> dict[str, WorkingCalendar]:
         if calendar.name in calendars:
             raise RuleConfigError([f"{calendar.name}: calendar defined twice"])
         calendars[calendar.name] = calendar
-    return calendars
+    return CalendarBook(calendars, _site_calendars(document.get("sites") or [], calendars))
+
+
+def load_calendars(path: Path | None = None) -> dict[str, WorkingCalendar]:
+    """Return the shared named calendars from a YAML file (the bundled ones by default)."""
+    return load_calendar_book(path).shared

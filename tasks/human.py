@@ -3,8 +3,12 @@
 A flow calls `await_human`. It writes the inbox task (and its "task assigned" notifications) in one
 transaction, keyed by (flow run, step key), then suspends: the flow's process exits and nothing
 runs while the person thinks. When the inbox records a completion it calls `hand_back`, which
-resumes the run with the decision; Prefect re-runs the flow from the top, every earlier step is
-a no-op replay, and the fired suspend key returns the stored decision.
+resumes the run; Prefect re-runs the flow from the top, every earlier step is a no-op replay,
+and each completed step answers with the decision the inbox stored.
+
+The inbox's row is the record of a decision, so a flow may also open several tasks at once
+(`open_human`, e.g. one per training session) and then await them in order: one completed
+before the flow reached it is simply read, and nobody waits on someone else's lateness.
 """
 
 import logging
@@ -23,7 +27,7 @@ from pydantic import BaseModel
 from sqlalchemy import update
 
 from db.base import utcnow
-from db.models import InboxTask
+from db.models import InboxTask, TaskState
 from db.session import transaction
 from domain.inbox import open_task
 from domain.steps import HumanRequest, HumanStep
@@ -35,6 +39,10 @@ logger = logging.getLogger(__name__)
 
 class FlowNotWaiting(RuntimeError):
     """The flow run is not (yet) suspended on this step, e.g. it has not reached the pause."""
+
+
+class FlowWaitingElsewhere(FlowNotWaiting):
+    """The flow run waits on another step; it reads this decision when it gets here."""
 
 
 # How long a person's completion waits for its flow run to finish suspending before leaving the
@@ -61,14 +69,37 @@ def open_inbox_task(step: HumanStep[Any], request: HumanRequest, flow_run_id: st
         return open_task(session, step, request, flow_run_id, utcnow()).id
 
 
-def await_human(step: HumanStep[F], request: HumanRequest) -> F:
-    """Put the step in a person's inbox and wait, suspended, for their validated decision."""
+def _flow_run_id() -> str:
     context = FlowRunContext.get()
     if context is None or context.flow_run is None:
-        raise RuntimeError("await_human must be called from a flow run")
-    open_inbox_task(step, request, str(context.flow_run.id))
+        raise RuntimeError("human steps belong in a flow run")
+    return str(context.flow_run.id)
+
+
+def open_human(step: HumanStep[Any], request: HumanRequest) -> int:
+    """Put the step in a person's inbox now, to be awaited later; return the task id."""
+    return open_inbox_task(step, request, _flow_run_id())
+
+
+def await_human(step: HumanStep[F], request: HumanRequest) -> F:
+    """Put the step in a person's inbox (once) and wait, suspended, for their validated decision."""
+    task_id = open_inbox_task(step, request, _flow_run_id())
+    decided = _decision_taken(task_id)
+    if decided is not None:
+        return step.form.model_validate(decided)
     # No timeout: deadlines belong to the SLA sweep; a suspend timeout would fail the run.
     return suspend_flow_run(wait_for_input=step.form, key=request.key, timeout=None)
+
+
+def _decision_taken(task_id: int) -> dict[str, Any] | None:
+    """Return the stored decision of a completed task (now handed to its flow), else None."""
+    with transaction() as session:
+        task_row = session.get_one(InboxTask, task_id)
+        if task_row.state != TaskState.DONE:
+            return None
+        if task_row.resumed_at is None:
+            task_row.resumed_at, task_row.resume_error = utcnow(), None
+        return task_row.result or {}
 
 
 def hand_back(task_id: int, settle_seconds: float = SUSPEND_SETTLE_SECONDS) -> bool:
@@ -83,6 +114,9 @@ def hand_back(task_id: int, settle_seconds: float = SUSPEND_SETTLE_SECONDS) -> b
         flow_run_id, step_key, decision = task_row.flow_run_id, task_row.step_key, task_row.result
     try:
         _resume_when_waiting(UUID(flow_run_id), step_key, decision or {}, settle_seconds)
+    except FlowWaitingElsewhere:
+        # Stored is enough: the flow reads the decision when it reaches the step.
+        return True
     except RETRYABLE_PREFECT_FAILURES as exc:
         logger.warning("Could not resume flow run %s for task %s: %s", flow_run_id, task_id, exc)
         _record(task_id, resumed=False, error=f"{type(exc).__name__}: {exc}"[:500])
@@ -101,6 +135,8 @@ def _resume_when_waiting(
         try:
             _resume(flow_run_id, step_key, decision)
             return
+        except FlowWaitingElsewhere:
+            raise
         except FlowNotWaiting:
             if time.monotonic() >= deadline:
                 raise
@@ -118,10 +154,14 @@ def _resume(flow_run_id: UUID, step_key: str, decision: dict[str, Any]) -> None:
             return
         # Resuming any other pause would hand this decision to a different step, so only
         # accept the state when this step's input is already stored (an earlier resume won).
-        if not _input_stored(client, flow_run_id, f"suspended-{step_key}-response"):
-            raise FlowNotWaiting(
-                f"flow run is {state.name if state else 'unknown'}, not waiting on {step_key}"
-            )
+        if _input_stored(client, flow_run_id, f"suspended-{step_key}-response"):
+            return
+        if state is not None and state.is_paused():
+            # Opened ahead of the step the flow waits on: nothing to wake now.
+            raise FlowWaitingElsewhere(f"flow run waits on {state.state_details.pause_key}")
+        raise FlowNotWaiting(
+            f"flow run is {state.name if state else 'unknown'}, not waiting on {step_key}"
+        )
 
 
 def _input_stored(client: Any, flow_run_id: UUID, key: str) -> bool:
@@ -139,9 +179,10 @@ def _input_stored(client: Any, flow_run_id: UUID, key: str) -> bool:
 
 
 def _record(task_id: int, *, resumed: bool, error: str | None) -> None:
+    # Never undo a hand-over that the flow (await_human) recorded meanwhile.
     with transaction() as session:
         session.execute(
             update(InboxTask)
-            .where(InboxTask.id == task_id)
+            .where(InboxTask.id == task_id, InboxTask.resumed_at.is_(None))
             .values(resumed_at=utcnow() if resumed else None, resume_error=error)
         )

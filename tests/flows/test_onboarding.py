@@ -8,20 +8,24 @@ after the whole scenario, so their tokens stay valid at every earlier test momen
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from prefect.client.orchestration import get_client
 from sqlalchemy import select
 
+from config import get_settings
 from db.base import utcnow
 from db.models import InboxTask, OutboxMessage, User
 from db.session import transaction
 from launch.embedded import ApiClient, Stack, eventually
 from rules.calendar import load_calendars
-from rules.onboarding import load_policy, training_schedule
+from rules.onboarding import BUNDLED_POLICY, load_policy, training_schedule
+from tests.support.factories import new_staff
 
 pytestmark = pytest.mark.e2e
 
@@ -294,3 +298,77 @@ def test_three_fails_then_the_final_retake_fails_and_the_site_manager_dismisses(
     )
     assert refused.status_code == 422
     assert refused.json()["error"]["fields"][0]["message"] == "培训讲师: 该讲师已被取消培训资格"
+
+
+@pytest.fixture
+def strict_exam_on_day_10(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """HR's configuration switched to both variants: the first fail goes to the dismissal
+    decision, and the exam falls on the 10th working day. The API (this process) registers."""
+    policy = yaml.safe_load(BUNDLED_POLICY.read_text(encoding="utf-8"))
+    variant = tmp_path / "onboarding.yaml"
+    variant.write_text(
+        yaml.safe_dump({**policy, "strict": True, "exam_working_day": 10}, allow_unicode=True),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("KEFU_ONBOARDING_POLICY_FILE", str(variant))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_strict_variant_with_the_exam_on_the_10th_working_day_first_fail_is_decided(
+    stack: Stack, people: dict[str, ApiClient], strict_exam_on_day_10: None
+) -> None:
+    hr, manager = people["sunli"], people["chenjing"]
+    # A trainer of their own: the misses this test causes must not cost a shared one.
+    _trainer_id, trainer_username = new_staff("讲师")
+    set_clock(stack, LOGIN_AT)
+    trainer = stack.login(trainer_username)
+    start = date(2027, 6, 7)
+    set_clock(stack, local(start - 3 * ONE_DAY, MORNING))
+    process_id, _cohort = register(hr, start, trainer=trainer_username)
+    choose_mentor(people["zhaolei"], process_id, "wangqiang")
+    run_training_week(stack, trainer, people["wangqiang"], process_id, start, {})
+
+    exam_on = DAY_SHIFT.nth_working_day(start, 10)
+    set_clock(stack, local(exam_on, MORNING))
+    exam = exam_task(stack, hr, process_id, 1)
+    assert datetime.fromisoformat(exam["available_from"]) == local(exam_on, time(8, 30))
+    finish(hr, exam, {"theory": 40, "discipline": 5, "note": "不合格"})
+
+    # Strict: no retraining; the site manager decides at once.
+    decision = manager.open_task(process_id, "onboarding.dismissal-decision", scope="queue")
+    manager.ok("POST", f"/tasks/{decision['id']}/claim")
+    finish(manager, decision, {"decision": "dismiss", "reason": "严格模式：首次考核不合格"})
+
+    def closed_or_revision() -> tuple[str, dict[str, Any]] | None:
+        current = record(hr, process_id)
+        if current["process_state"] == "closed":
+            return "closed", current
+        tasks = trainer.ok("GET", "/tasks", params={"scope": "mine"})
+        revise = next(
+            (
+                t
+                for t in tasks
+                if t["process_id"] == process_id and t["step"] == "onboarding.revise-training"
+            ),
+            None,
+        )
+        return ("revise", revise) if revise else None
+
+    # Each pass-rate target this result missed sends the trainer back to the training.
+    what, found = eventually(closed_or_revision, "the trainer's revision or the close")
+    while what == "revise":
+        finish(trainer, found, {"revision": "增加投诉处理案例演练"})
+        what, found = eventually(closed_or_revision, "the trainer's revision or the close")
+    done = found
+    assert done["state"] == "dismissed"
+    assert done["exam_on"] == exam_on.isoformat()
+    assert [a["passed"] for a in done["exam_attempts"]] == [False]
+    assert done["retrainings"] == []
+    assert done["outcome_note"] == "严格模式：首次考核不合格"
+    with transaction() as session:
+        steps = set(
+            session.scalars(select(InboxTask.step).where(InboxTask.process_id == process_id))
+        )
+    assert "onboarding.retraining" not in steps

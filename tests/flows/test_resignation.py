@@ -13,37 +13,19 @@ import pytest
 from sqlalchemy import select
 
 from db.base import utcnow
-from db.models import InboxTask, OutboxMessage, Resignation, Role, Site, User, UserRole
+from db.models import InboxTask, OutboxMessage, Resignation, User
 from db.session import transaction
-from domain.people import hash_password
 from domain.resignation import offboard_due_leavers, rehome_late_work
-from launch.demo import DEMO_PASSWORD, DEMO_SITE_CODE
+from launch.demo import DEMO_PASSWORD
 from launch.embedded import ApiClient, Stack, eventually
 from rules.resignation import follow_up_opens_at, load_policy, policy_calendar
 from tests.flows.test_complaint import new_complaint
+from tests.support.factories import new_staff
 
 pytestmark = pytest.mark.e2e
 
 # Far enough ahead that no sweep offboards the leaver while the test runs.
 NOTICE_DAYS = 5
-
-
-def new_staff(display_name: str) -> tuple[int, str]:
-    """Add a front-desk colleague at the demo site; return their id and username."""
-    username = f"staff-{uuid.uuid4().hex[:8]}"
-    with transaction() as session:
-        site_id = session.scalars(select(Site.id).where(Site.code == DEMO_SITE_CODE)).one()
-        user = User(
-            username=username,
-            display_name=display_name,
-            password_hash=hash_password(DEMO_PASSWORD),
-            site_id=site_id,
-            email=f"{username}@test.kefu.local",
-        )
-        user.roles = [UserRole(role=Role.STAFF)]
-        session.add(user)
-        session.flush()
-        return user.id, username
 
 
 def resignation_view(client: ApiClient, process_id: str) -> dict[str, Any]:

@@ -52,7 +52,7 @@ def local(day: date, at: time) -> datetime:
 
 
 def plan_document(
-    session_at: datetime, attendees: list[int], trainer: int, **overrides: Any
+    sessions: list[datetime], attendees: list[int], trainer: int, **overrides: Any
 ) -> dict[str, Any]:
     document: dict[str, Any] = {
         "title": "客服部月度培训计划",
@@ -65,7 +65,7 @@ def plan_document(
                 "method": "lecture",
                 "hours": 1.5,
                 "venue": "二楼会议室",
-                "sessions": [{"starts_at": session_at.isoformat()}],
+                "sessions": [{"starts_at": at.isoformat()} for at in sessions],
                 "assessment_criteria": "笔试与实操各 60 分及格",
             }
         ],
@@ -90,7 +90,7 @@ def clock(stack: Stack) -> Iterator[Stack]:
     stack.clock = utcnow
 
 
-def test_plan_rejected_twice_then_approved_announced_held_and_assessed(
+def test_plan_rejected_twice_approved_held_in_any_order_assessed_and_revised(
     clock: Stack, mail_sink: Any
 ) -> None:
     stack = clock
@@ -98,13 +98,14 @@ def test_plan_rejected_twice_then_approved_announced_held_and_assessed(
     zhangmin, wangqiang, lihua = user_id("zhangmin"), user_id("wangqiang"), user_id("lihua")
     year, month = month_ahead(2)
     period = plan_period(PlanKind.MONTHLY, year, month)
-    session_day = CALENDAR.nth_working_day(period.starts_on, 1)
-    session_at = local(session_day, time(14, 0))
+    session_at = local(CALENDAR.nth_working_day(period.starts_on, 1), time(14, 0))
+    later_at = local(CALENDAR.nth_working_day(period.starts_on, 3), time(10, 0))
+    sessions = [session_at, later_at]
     process_id = start(supervisor, "monthly", year, month)
 
     # 1. Draft, submitted through the plan API; the manager rejects it with a reason.
     supervisor.open_task(process_id, "training_plan.draft")
-    first = plan_document(session_at, [zhangmin], lihua)
+    first = plan_document(sessions, [zhangmin], lihua)
     supervisor.ok("POST", f"/training-plans/{process_id}/submit", json=first)
     approval = manager.open_task(process_id, "training_plan.approve")
     assert approval["title"] == "审批培训计划"
@@ -114,7 +115,7 @@ def test_plan_rejected_twice_then_approved_announced_held_and_assessed(
     # 2. The drafter sees the reason and revises (here through the generic inbox).
     revise = supervisor.open_task(process_id, "training_plan.revise")
     assert revise["context"]["reason"] == "参训范围漏了王强"
-    second = plan_document(session_at, [zhangmin, wangqiang], lihua)
+    second = plan_document(sessions, [zhangmin, wangqiang], lihua)
     supervisor.complete(revise["id"], second)
     approval = manager.open_task(process_id, "training_plan.approve")
     # The manager sees what changed since the last version.
@@ -127,7 +128,7 @@ def test_plan_rejected_twice_then_approved_announced_held_and_assessed(
     revise = supervisor.open_task(process_id, "training_plan.revise")
     assert revise["context"]["reason"] == "预算请列明讲师费"
     third = plan_document(
-        session_at,
+        sessions,
         [zhangmin, wangqiang],
         lihua,
         budget=[
@@ -155,14 +156,36 @@ def test_plan_rejected_twice_then_approved_announced_held_and_assessed(
     diff = manager.ok("GET", f"/training-plans/{process_id}/diff", params={"from": 2, "to": 3})
     assert [c["path"] for c in diff["changes"]] == ["budget.1"]
 
-    # 4. The session: the trainer records attendance once it has started.
+    # 4. The sessions: each record opens at its session's start, all at once; the trainer
+    #    records the later session first and the flow waits for nobody's lateness.
     # (Tokens expire on the inbox's clock: log in again after moving it.)
-    stack.clock = lambda: session_at.astimezone(UTC) + timedelta(hours=2)
+    stack.clock = lambda: later_at.astimezone(UTC) + timedelta(hours=2)
     trainer = stack.login("lihua")
-    held = trainer.open_task(process_id, "training_plan.record-session")
-    assert [a["id"] for a in held["context"]["attendees"]] == [zhangmin, wangqiang]
+
+    def record_tasks() -> dict[datetime, dict[str, Any]] | None:
+        tasks = trainer.ok("GET", "/tasks", params={"scope": "mine"})
+        found = {
+            datetime.fromisoformat(t["context"]["starts_at"]): t
+            for t in tasks
+            if t["process_id"] == process_id and t["step"] == "training_plan.record-session"
+        }
+        return found if len(found) == 2 else None
+
+    records = eventually(record_tasks, "both session records in the trainer's inbox")
+    assert [a["id"] for a in records[session_at]["context"]["attendees"]] == [zhangmin, wangqiang]
     trainer.complete(
-        held["id"],
+        records[later_at]["id"],
+        {
+            "held": True,
+            "attendance": [
+                {"employee_id": zhangmin, "status": "present"},
+                {"employee_id": wangqiang, "status": "present"},
+            ],
+            "summary": "升级演练复盘",
+        },
+    )
+    trainer.complete(
+        records[session_at]["id"],
         {
             "held": True,
             "attendance": [
@@ -191,7 +214,29 @@ def test_plan_rejected_twice_then_approved_announced_held_and_assessed(
     )
     analyse = supervisor.open_task(process_id, "training_plan.analyse")
     assert analyse["context"] == {"period": period.label, "passed": 1, "failed": 1}
-    supervisor.complete(analyse["id"], {"findings": "王强缺勤且未通过，安排补训"})
+    supervisor.complete(
+        analyse["id"],
+        {
+            "findings": "王强缺勤且未通过，安排补训",
+            "revise_plan": True,
+            "revision_reason": "为王强增加一场补训",
+        },
+    )
+
+    # 6. The analysis asked for a revision: drafted again, approved again, announced again.
+    revise = supervisor.open_task(process_id, "training_plan.revise")
+    fourth = plan_document(
+        [*sessions, local(CALENDAR.nth_working_day(period.starts_on, 5), time(14, 0))],
+        [zhangmin, wangqiang],
+        lihua,
+        budget=third["budget"],
+    )
+    supervisor.complete(revise["id"], fourth)
+    manager = stack.login("chenjing")
+    approval = manager.open_task(process_id, "training_plan.approve")
+    assert approval["context"]["version"] == 4
+    assert [c["path"] for c in approval["context"]["changes"]] == ["items.0.sessions.2"]
+    manager.complete(approval["id"], {"outcome": "approve", "reason": "同意补训"})
 
     plan = eventually(
         lambda: (
@@ -200,9 +245,15 @@ def test_plan_rejected_twice_then_approved_announced_held_and_assessed(
         "the plan to close",
     )
     assert plan["process_state"] == "closed"
-    assert plan["sessions"][0]["attendance"] == {
+    assert plan["approved_version"] == 4
+    attendance = {datetime.fromisoformat(s["starts_at"]): s["attendance"] for s in plan["sessions"]}
+    assert attendance[session_at] == {
         str(zhangmin): "present",
         str(wangqiang): "unexcused",
+    }
+    assert attendance[later_at] == {
+        str(zhangmin): "present",
+        str(wangqiang): "present",
     }
 
     # The training record, per employee, as CSV.
@@ -211,15 +262,16 @@ def test_plan_rejected_twice_then_approved_announced_held_and_assessed(
     )
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.text.lstrip("\ufeff"))))
-    assert [(r[3], r[7], r[8], r[10]) for r in rows[1:] if plan["subject"] in r[2]] == [
-        ("投诉处理与升级流程", "unexcused", "", ""),
+    assert sorted((r[3], r[7], r[8], r[10]) for r in rows[1:] if plan["subject"] in r[2]) == [
         ("assessment", "assessed", "50", "no"),
+        ("投诉处理与升级流程", "present", "", ""),
+        ("投诉处理与升级流程", "unexcused", "", ""),
     ]
     own = stack.login("wangqiang").get("/training-plans/records", params={"employee_id": zhangmin})
     assert own.status_code == 403
 
-    # Every notification: two rejections and the approval to the drafter, the announcement to
-    # each attendee and the trainer, the closing.
+    # Every notification: two rejections and two approvals to the drafter, each announcement
+    # to each attendee and the trainer, the closing.
     with transaction() as session:
         sent = session.execute(
             select(OutboxMessage.event, OutboxMessage.recipient_id).where(
@@ -231,10 +283,10 @@ def test_plan_rejected_twice_then_approved_announced_held_and_assessed(
     for event, recipient in sent:
         by_event.setdefault(event, []).append(recipient)
     assert sorted(by_event["training_plan_rejected"]) == [zhaolei, zhaolei]
-    assert sorted(by_event["training_plan_approved"]) == sorted([zhaolei, chenjing])
-    assert sorted(by_event["training_plan_announced"]) == sorted([zhangmin, wangqiang, lihua])
+    assert sorted(by_event["training_plan_approved"]) == sorted([zhaolei, chenjing] * 2)
+    assert sorted(by_event["training_plan_announced"]) == sorted([zhangmin, wangqiang, lihua] * 2)
     assert sorted(by_event["training_plan_closed"]) == sorted([zhaolei, chenjing])
-    assert by_event["task_assigned"].count(chenjing) == 3  # three approval rounds
+    assert by_event["task_assigned"].count(chenjing) == 4  # four approval rounds
 
     deliver_due()
     subject = plan["subject"]
@@ -247,7 +299,7 @@ def test_plan_rejected_twice_then_approved_announced_held_and_assessed(
     assert drafter_mail.count(f"【培训计划驳回】{subject}（第 2 版）") == 1
     assert f"【培训计划已批准】{subject}（第 3 版）" in drafter_mail
     assert any(
-        str(m["Subject"]) == f"【培训通知】{subject}：您有 1 场培训"
+        str(m["Subject"]) == f"【培训通知】{subject}：您有 2 场培训"
         for m in mail_sink.received("zhangmin@demo.kefu.local")
     )
 
@@ -256,7 +308,7 @@ def test_plan_rejected_twice_then_approved_announced_held_and_assessed(
         keys = list(
             session.scalars(select(InboxTask.step_key).where(InboxTask.process_id == process_id))
         )
-    assert len(keys) == len(set(keys)) == 9
+    assert len(keys) == len(set(keys)) == 12
 
 
 def test_monthly_plan_for_february_deadline_missed_and_escalated_and_refused_submission(

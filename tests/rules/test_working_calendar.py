@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 
 from rules.calendar import (
     MAX_SEARCH_DAYS,
@@ -12,6 +13,7 @@ from rules.calendar import (
     Clock,
     Weekday,
     WorkingCalendar,
+    load_calendar_book,
     load_calendars,
     parse_calendar,
 )
@@ -270,3 +272,61 @@ def test_trial_calculation_catches_a_calendar_with_no_working_time() -> None:
         "bad: the trial calculation from 2026-09-30T09:00:00+08:00 found no working time within"
         " 1098 days; check weekly_rest_days, site_overrides and service_hours"
     ]
+
+
+# --- each site's own version -----------------------------------------------------------------
+
+
+def book_with_sites(tmp_path: Any, sites: list[dict[str, Any]]) -> Any:
+    path = tmp_path / "calendars.yaml"
+    shared = [c.config.model_dump(mode="json") for c in CALENDARS.values()]
+    path.write_text(yaml.safe_dump({"calendars": shared, "sites": sites}), encoding="utf-8")
+    return load_calendar_book(path)
+
+
+def test_a_site_closes_a_day_and_keeps_its_own_hours_while_others_keep_the_shared(
+    tmp_path: Any,
+) -> None:
+    book = book_with_sites(
+        tmp_path,
+        [
+            {
+                "site": "HY02",
+                "calendars": {
+                    "day_shift": {
+                        "service_hours": {"on_working_days": [{"start": "09:00", "end": "18:00"}]},
+                        "site_overrides": {2026: {"closures": ["2026-08-14"]}},
+                    }
+                },
+            }
+        ],
+    )
+    own, shared = book.for_site("HY02")["day_shift"], book.for_site("HY01")["day_shift"]
+
+    assert own.is_working_day(date(2026, 8, 14)) is False
+    assert shared.is_working_day(date(2026, 8, 14)) is True
+    # Its hours run to 18:00; the closed Friday and the weekend pass: Monday 10:00.
+    assert own.add_working_hours(at("2026-08-13 17:00"), 2) == at("2026-08-17 10:00")
+    assert shared.add_working_hours(at("2026-08-13 17:00"), 2) == at("2026-08-14 10:00")
+    assert book.for_site("HY02")["front_desk_24h"] is book.shared["front_desk_24h"]
+
+
+def test_a_site_version_is_checked_like_any_calendar_and_names_the_site(tmp_path: Any) -> None:
+    with pytest.raises(RuleConfigError) as refused:
+        book_with_sites(
+            tmp_path,
+            [
+                {
+                    "site": "HY02",
+                    "calendars": {
+                        "day_shift": {"site_overrides": {2026: {"closures": ["2025-01-02"]}}}
+                    },
+                },
+                {"site": "HY03", "calendars": {"night_shift": {}}},
+            ],
+        )
+    assert refused.value.problems == [
+        "sites.HY02.day_shift.site_overrides: 2026.closures: 2025-01-02 is not in 2026"
+    ]
+    with pytest.raises(RuleConfigError, match="sites.HY03: unknown calendar 'night_shift'"):
+        book_with_sites(tmp_path, [{"site": "HY03", "calendars": {"night_shift": {}}}])

@@ -1,4 +1,4 @@
-"""Factories for service-level tests: demo people, complaints and their open tasks."""
+"""Factories for tests: demo people, new colleagues, complaints and their open tasks."""
 
 import uuid
 from datetime import datetime
@@ -7,13 +7,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import InboxTask, User
+from db.models import InboxTask, Role, Site, User, UserRole
+from db.session import transaction
 from domain.complaints import record_complaint
 from domain.inbox import open_task
+from domain.people import hash_password
 from domain.sla import ladder_key
 from domain.steps import HumanRequest, HumanStep
 from flows.complaint import FIRST_RESPONSE
 from forms.complaint import ComplaintCreate
+from launch.demo import DEMO_PASSWORD, DEMO_SITE_CODE
 
 
 def person(session: Session, username: str) -> User:
@@ -53,3 +56,21 @@ def complaint_task(
         sla_started_at=received_at,
     )
     return open_task(session, step, request, str(uuid.uuid4()), opened_at or received_at)
+
+
+def new_staff(display_name: str) -> tuple[int, str]:
+    """Add (and commit) a front-desk colleague at the demo site; return their id and username."""
+    username = f"staff-{uuid.uuid4().hex[:8]}"
+    with transaction() as session:
+        site_id = session.scalars(select(Site.id).where(Site.code == DEMO_SITE_CODE)).one()
+        user = User(
+            username=username,
+            display_name=display_name,
+            password_hash=hash_password(DEMO_PASSWORD),
+            site_id=site_id,
+            email=f"{username}@test.kefu.local",
+        )
+        user.roles = [UserRole(role=Role.STAFF)]
+        session.add(user)
+        session.flush()
+        return user.id, username

@@ -1,0 +1,23 @@
+"""The working calendars in force at each site (rules/calendars.yaml, loaded once per process)."""
+
+from functools import cache
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Site
+from rules.calendar import CalendarBook, WorkingCalendar, load_calendar_book
+
+
+@cache
+def calendar_book() -> CalendarBook:
+    """Return the shared calendars and the sites' own versions, validated once per process."""
+    return load_calendar_book()
+
+
+def site_calendars(session: Session, site_id: int | None) -> dict[str, WorkingCalendar]:
+    """Return the calendars that apply at a site: its own versions over the shared ones."""
+    book = calendar_book()
+    if not book.by_site or site_id is None:
+        return book.shared  # no site keeps its own: spare the lookup
+    return book.for_site(session.scalar(select(Site.code).where(Site.id == site_id)))
