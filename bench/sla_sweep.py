@@ -19,6 +19,7 @@ from tasks.resignation import sweep_leavers
 from tasks.sweep import (
     announce_available_tasks,
     check_sla_clocks,
+    hand_over_to_substitutes,
     resume_completed_tasks,
     start_pending_processes,
 )
@@ -38,6 +39,7 @@ def tick() -> dict[str, int]:
         "resumed": resume_completed_tasks.fn(now),
         "announced": announce_available_tasks.fn(now),
         **sweep_leavers.fn(now),
+        "handed_to_substitutes": hand_over_to_substitutes.fn(now),
         **check_sla_clocks.fn(now),
     }
 

@@ -35,7 +35,7 @@ from domain.metrics import (
 )
 from i18n import gettext_for
 from notify.outbox import enqueue
-from rules.calendar import WorkingCalendar
+from rules.calendar import CalendarBook, WorkingCalendar
 
 REPORT_EVENT = "monthly_report"
 # Managers read the report in office hours: the day-shift calendar says which days are working.
@@ -92,11 +92,14 @@ class DueReport:
         return f"monthly-report:{self.site_code}:{self.month}"
 
 
-def reports_due(session: Session, now: datetime, calendar: WorkingCalendar) -> list[DueReport]:
+def reports_due(
+    session: Session, now: datetime, calendars: CalendarBook, calendar_name: str
+) -> list[DueReport]:
     """Return the reports due now: the sites where today (site time) opens the working month."""
     due = []
     for site in session.scalars(select(Site).order_by(Site.id)):
         zone = ZoneInfo(site.timezone)
+        calendar = calendars.for_site(site.code)[calendar_name]
         if not is_first_working_day_of_month(calendar, now.astimezone(zone).date()):
             continue
         month = month_before(now, zone)

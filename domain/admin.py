@@ -31,8 +31,9 @@ from db.models import (
     UserRole,
 )
 from domain import people
+from domain.calendars import calendar_book
 from domain.errors import FieldProblem, Forbidden, Invalid
-from domain.sla import calendars, sla_book
+from domain.sla import sla_book
 from notify.preferences import preference_of, update_preference
 from rules.calendar import BUNDLED_CALENDARS, TRIAL_START, WorkingCalendar
 from rules.sla import BUNDLED_LADDERS, TRIAL_STARTS, SlaBook
@@ -139,6 +140,7 @@ class RulesInForce:
     """The working calendars and SLA ladders this process loaded, and the files they came from."""
 
     calendars: Mapping[str, WorkingCalendar]
+    site_calendars: Mapping[str, Mapping[str, WorkingCalendar]]
     calendars_path: Path
     calendar_trial_start: datetime
     book: SlaBook
@@ -150,7 +152,8 @@ def rules_in_force(actor: User) -> RulesInForce:
     """Return the calendars and ladders in force (validated on load with a trial calculation)."""
     require_ops_admin(actor)
     return RulesInForce(
-        calendars=calendars(),
+        calendars=calendar_book().shared,
+        site_calendars=calendar_book().by_site,
         calendars_path=BUNDLED_CALENDARS,
         calendar_trial_start=TRIAL_START,
         book=sla_book(),

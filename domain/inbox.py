@@ -136,9 +136,9 @@ def open_task(
         context=request.context or {},
         created_at=now,
     )
+    session.add(task)  # in the session first: its clock runs on its site's calendar
     if step.sla_target is not None and request.sla_ladder is not None:
         start_clock(task, request.sla_ladder, step.sla_target, request.sla_started_at or now, now)
-    session.add(task)
     session.flush()
     session.execute(
         update(Process).where(Process.id == request.process_id).values(current_step=step.name)

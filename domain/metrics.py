@@ -54,9 +54,9 @@ from db.models import (
     User,
 )
 from db.models.people import MANAGING_ROLES
+from domain.calendars import calendar_book
 from domain.errors import Forbidden, Invalid, NotFound
 from domain.onboarding import EXAM_SCORED, current_policy
-from domain.sla import calendars
 from forms.complaint import POOR_RATING_MAX
 from rules.sla import TierRole
 from rules.training_plan import load_policy as load_plan_policy
@@ -1105,7 +1105,7 @@ class _PlanDeadlines:
 
 def _deadline_instant(day: date) -> datetime:
     """Return when a plan deadline of `day` passes: the end of service on the plan calendar."""
-    calendar = calendars()[load_plan_policy().calendar]
+    calendar = calendar_book().shared[load_plan_policy().calendar]
     if calendar.is_working_day(day):
         return calendar.end_of_service(day)
     # The rules move deadlines to working days; a calendar edited since ends it at midnight.

@@ -4,22 +4,24 @@ The rules (ladders, calendars, moments) are plain functions in rules/sla.py; thi
 their verdicts to rows, records events and queues notifications, all in the caller's transaction.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from db.models import InboxTask, Role, TaskPause, TaskState, User
+from db.models import InboxTask, NotificationPreference, Role, TaskPause, TaskState, User
+from domain.calendars import calendar_book, site_calendars
 from domain.errors import Conflict, Forbidden, Invalid
 from domain.events import record_event
 from domain.people import get_user, users_with_role
 from domain.steps import HumanStep
 from domain.task_access import get_task, may_act
-from notify.outbox import enqueue
-from rules.calendar import WorkingCalendar, load_calendars
+from notify.outbox import insert_outbox_rows, outbox_rows
+from notify.preferences import preferences_of
 from rules.sla import (
     ClockFacts,
     Ladder,
@@ -39,15 +41,9 @@ NEXT_TICK = timedelta(seconds=1)
 
 
 @lru_cache
-def calendars() -> dict[str, WorkingCalendar]:
-    """Return the working calendars, loaded and validated once per process."""
-    return load_calendars()
-
-
-@lru_cache
 def sla_book() -> SlaBook:
     """Return the SLA ladders, loaded and validated once per process."""
-    return load_ladders(calendars=calendars())
+    return load_ladders(calendars=calendar_book().shared)
 
 
 def ladder_key(process: str, category: str, urgency: str) -> str:
@@ -78,7 +74,10 @@ def verdict(task: InboxTask, now: datetime) -> SweepVerdict | None:
     """Return the rules' verdict on a task's clock at `now`, or None if it runs no SLA."""
     if task.sla_ladder is None or task.sla_target is None or task.sla_started_at is None:
         return None
-    return sweep(_ladder(task), TargetKind(task.sla_target), clock_facts(task), now, calendars())
+    session = object_session(task)
+    assert session is not None, "a task's clock is judged inside a session"
+    calendars = site_calendars(session, task.site_id)
+    return sweep(_ladder(task), TargetKind(task.sla_target), clock_facts(task), now, calendars)
 
 
 def start_clock(
@@ -115,25 +114,94 @@ def due_for_check(session: Session, now: datetime, limit: int) -> list[int]:
     )
 
 
+@dataclass
+class SweepLookups:
+    """What one sweep transaction reads once for all its tasks, and the notifications it queues.
+
+    People, a site's role queues and preferences do not change while the sweep's transaction
+    runs, and the overdue tasks of a tick go to the same few people. Holding the users also keeps
+    them in the session's identity map, which forgets objects nobody references.
+    """
+
+    users: dict[int, User] = field(default_factory=dict)
+    members: dict[tuple[int, Role], list[User]] = field(default_factory=dict)
+    preferences: dict[int, NotificationPreference | None] = field(default_factory=dict)
+    # Rendered notifications, inserted together when the transaction's tasks are done.
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+    def user(self, session: Session, user_id: int) -> User:
+        """Return the user with `user_id` (NotFound if none), read once per transaction."""
+        if user_id not in self.users:
+            self.users[user_id] = get_user(session, user_id)
+        return self.users[user_id]
+
+    def users_with_role(self, session: Session, site_id: int, role: Role) -> list[User]:
+        """Return the active users at `site_id` who hold `role`, read once per transaction."""
+        key = (site_id, role)
+        if key not in self.members:
+            self.members[key] = users_with_role(session, site_id, role)
+        return self.members[key]
+
+    def preferences_of(
+        self, session: Session, users: list[User]
+    ) -> dict[int, NotificationPreference]:
+        """Return the stored preferences of `users` by user id, read once per transaction."""
+        unread = [user for user in users if user.id not in self.preferences]
+        if unread:
+            stored = preferences_of(session, unread)
+            self.preferences.update({user.id: stored.get(user.id) for user in unread})
+        return {
+            user.id: preference
+            for user in users
+            if (preference := self.preferences[user.id]) is not None
+        }
+
+
 def apply_clock(
     session: Session, task_id: int, now: datetime, steps: Mapping[str, HumanStep[Any]]
 ) -> list[str]:
     """Warn, escalate one tier or remind, as the rules say at `now`; return what was done."""
-    task = session.scalar(
-        select(InboxTask).where(InboxTask.id == task_id).with_for_update(of=InboxTask)
+    return apply_clocks(session, [task_id], now, steps)
+
+
+def apply_clocks(
+    session: Session, task_ids: Sequence[int], now: datetime, steps: Mapping[str, HumanStep[Any]]
+) -> list[str]:
+    """Apply the clock of each task as `apply_clock` does, in `task_ids` order; return all done."""
+    locked = session.scalars(
+        select(InboxTask)
+        .where(InboxTask.id.in_(task_ids))
+        .order_by(InboxTask.id)
+        .with_for_update(of=InboxTask)
     )
-    if task is None or task.state != TaskState.OPEN:
-        return []
+    by_id = {task.id: task for task in locked}
+    lookups = SweepLookups()
+    done: list[str] = []
+    for task_id in task_ids:
+        task = by_id.get(task_id)
+        if task is not None and task.state == TaskState.OPEN:
+            done.extend(_apply(session, task, now, steps, lookups))
+    insert_outbox_rows(session, lookups.outbox)
+    return done
+
+
+def _apply(
+    session: Session,
+    task: InboxTask,
+    now: datetime,
+    steps: Mapping[str, HumanStep[Any]],
+    lookups: SweepLookups,
+) -> list[str]:
     judged = verdict(task, now)
     done: list[str] = []
     if judged is not None and judged.warn:
-        _warn(session, task, now, judged, steps)
+        _warn(session, task, now, judged, steps, lookups)
         done.append("warned")
     if judged is not None and judged.escalate_to is not None:
-        _escalate(session, task, judged.escalate_to, now, judged, steps)
+        _escalate(session, task, judged.escalate_to, now, judged, steps, lookups)
         done.append(f"escalated:{judged.escalate_to}")
     elif judged is not None and judged.remind:
-        _remind(session, task, now, judged, steps)
+        _remind(session, task, now, judged, steps, lookups)
         done.append("reminded")
     _refresh_clock(task, now)
     if task.next_check_at is not None and task.next_check_at <= now:
@@ -143,10 +211,10 @@ def apply_clock(
     return done
 
 
-def _holders(session: Session, task: InboxTask) -> list[User]:
+def _holders(session: Session, task: InboxTask, lookups: SweepLookups) -> list[User]:
     if task.assignee_id is not None:
-        return [get_user(session, task.assignee_id)]
-    return users_with_role(session, task.site_id, Role(task.candidate_role or ""))
+        return [lookups.user(session, task.assignee_id)]
+    return lookups.users_with_role(session, task.site_id, Role(task.candidate_role or ""))
 
 
 def _context(task: InboxTask, steps: Mapping[str, HumanStep[Any]], **extra: Any) -> dict[str, Any]:
@@ -164,6 +232,7 @@ def _warn(
     now: datetime,
     judged: SweepVerdict,
     steps: Mapping[str, HumanStep[Any]],
+    lookups: SweepLookups,
 ) -> None:
     key = f"task:{task.id}:warn:{task.sla_target}:{task.tier}"
     data = {
@@ -174,12 +243,12 @@ def _warn(
     if not _record_once(session, task, "sla_warning", now, data, key):
         return
     task.warned_at = now
-    holders = _holders(session, task)
+    holders = _holders(session, task, lookups)
     holder_name = holders[0].display_name if len(holders) == 1 else None
     context = _context(
         task, steps, holder_name=holder_name, reason=task.sla_rule or "", tier=_tier_number(task)
     )
-    _tell(session, task, "task_due_soon", holders, context, key)
+    _tell(session, task, "task_due_soon", holders, context, key, lookups)
 
 
 def _escalate(
@@ -189,9 +258,10 @@ def _escalate(
     now: datetime,
     judged: SweepVerdict,
     steps: Mapping[str, HumanStep[Any]],
+    lookups: SweepLookups,
 ) -> None:
     key = f"task:{task.id}:tier:{to_role}"
-    previous = _holders(session, task)
+    previous = _holders(session, task, lookups)
     from_name = previous[0].display_name if task.assignee_id is not None else task.candidate_role
     reason = judged.next_tier.rule if judged.next_tier else task.sla_rule or ""
     data = {
@@ -208,14 +278,16 @@ def _escalate(
     task.tier, task.candidate_role, task.assignee_id = str(to_role), str(to_role), None
     task.escalated_at, task.warned_at = now, None
     session.flush()
-    told = {u.id: u for u in [*users_with_role(session, task.site_id, Role(to_role)), *previous]}
+    told = {
+        u.id: u for u in [*lookups.users_with_role(session, task.site_id, Role(to_role)), *previous]
+    }
     if task.owner_of_record_id is not None:
-        told.setdefault(task.owner_of_record_id, get_user(session, task.owner_of_record_id))
+        told.setdefault(task.owner_of_record_id, lookups.user(session, task.owner_of_record_id))
     context = _context(
         task, steps, from_name=from_name, to_name=ROLE_TITLES[to_role], reason=reason,
         tier=_tier_number(task),
     )  # fmt: skip
-    _tell(session, task, "task_escalated", list(told.values()), context, key)
+    _tell(session, task, "task_escalated", list(told.values()), context, key, lookups)
 
 
 def _remind(
@@ -224,6 +296,7 @@ def _remind(
     now: datetime,
     judged: SweepVerdict,
     steps: Mapping[str, HumanStep[Any]],
+    lookups: SweepLookups,
 ) -> None:
     moment = judged.next_reminder.at if judged.next_reminder else now
     key = f"task:{task.id}:remind:{moment.isoformat()}"
@@ -235,7 +308,7 @@ def _remind(
         task, steps, from_name=None, to_name=ROLE_TITLES[TierRole(task.tier)],
         reason=task.sla_rule or "", tier=_tier_number(task),
     )  # fmt: skip
-    _tell(session, task, "task_escalated", _holders(session, task), context, key)
+    _tell(session, task, "task_escalated", _holders(session, task, lookups), context, key, lookups)
 
 
 def _record_once(
@@ -255,10 +328,12 @@ def _tell(
     recipients: list[User],
     context: dict[str, Any],
     key: str,
+    lookups: SweepLookups,
 ) -> None:
-    enqueue(
+    lookups.outbox += outbox_rows(
         session, event=event, recipients=recipients, context=context, dedup_key=key,
         process_id=task.process_id, task_id=task.id,
+        preferences=lookups.preferences_of(session, recipients),
     )  # fmt: skip
 
 

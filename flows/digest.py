@@ -14,9 +14,9 @@ from prefect.cache_policies import NO_CACHE
 from config import get_settings
 from db.base import utcnow
 from db.session import transaction
+from domain.calendars import calendar_book
 from flows.catalog import STEP_TITLES
 from notify.digest import DigestReport, queue_daily_digests
-from rules.calendar import load_calendars
 
 
 # Reads the outbox and tasks afresh each run; the outbox keys make a repeat harmless.
@@ -29,7 +29,7 @@ def queue_digests(now: datetime) -> DigestReport:
             session,
             now=now,
             settings=get_settings(),
-            calendars=load_calendars(),
+            calendars=calendar_book(),
             step_titles=titles,
         )
 

@@ -20,7 +20,7 @@ from notify.links import inbox_url, task_link_url
 from notify.outbox import enqueue
 from notify.preferences import parse_clock
 from notify.render import NotificationEvent
-from rules.calendar import WorkingCalendar
+from rules.calendar import CalendarBook, WorkingCalendar
 
 ONE_DAY = timedelta(days=1)
 
@@ -174,15 +174,15 @@ def queue_daily_digests(
     *,
     now: datetime,
     settings: Settings,
-    calendars: Mapping[str, WorkingCalendar],
+    calendars: CalendarBook,
     step_titles: Mapping[str, str],
 ) -> DigestReport:
     """Queue today's digests for every site where it is a working day and past the digest time."""
-    calendar = calendars[settings.digest_calendar]
     digest_at = parse_clock(settings.digest_time)
     catch_up = timedelta(minutes=settings.digest_catch_up_minutes)
     report = DigestReport()
     for site in session.scalars(select(Site).order_by(Site.id)):
+        calendar = calendars.for_site(site.code)[settings.digest_calendar]
         day, skip = site_digest_day(site, now, calendar, digest_at, catch_up)
         if skip is not None:
             report.sites_skipped[site.code] = skip

@@ -119,10 +119,39 @@ def enqueue(
     A row whose dedup key is already queued is left alone, so a replayed step queues nothing new.
     Does not commit: the rows belong to the caller's transaction.
     """
+    rows = outbox_rows(
+        session, event=event, recipients=recipients, context=context, dedup_key=dedup_key,
+        process_id=process_id, task_id=task_id, now=now, settings=settings, link_url=link_url,
+        to_group_bots=to_group_bots,
+    )  # fmt: skip
+    return insert_outbox_rows(session, rows)
+
+
+def outbox_rows(
+    session: Session,
+    *,
+    event: str,
+    recipients: Iterable[User],
+    context: Mapping[str, Any],
+    dedup_key: str,
+    process_id: str | None = None,
+    task_id: int | None = None,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+    link_url: str | None = None,
+    to_group_bots: bool = True,
+    preferences: Mapping[int, NotificationPreference] | None = None,
+) -> list[dict[str, Any]]:
+    """Return the rendered outbox rows `enqueue` would queue, for `insert_outbox_rows` later.
+
+    `preferences` are the recipients' stored preferences when the caller has read them already
+    (people without a row are absent, as from `preferences_of`).
+    """
     settings = settings or get_settings()
     now = now or utcnow()
     by_id = {recipient.id: recipient for recipient in recipients}
-    preferences = preferences_of(session, by_id.values())
+    if preferences is None:
+        preferences = preferences_of(session, by_id.values())
     urgent = is_urgent(session, event, context, task_id)
     mergeable = not urgent and event not in UNMERGEABLE_EVENTS
     if task_id is not None:
@@ -188,10 +217,16 @@ def enqueue(
                     "next_attempt_at": now,
                 }
             )
+    return rows
+
+
+def insert_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Queue rows from `outbox_rows`, leaving any whose dedup key is queued; return rows added."""
     if not rows:
         return 0
     # Parameters as a list (executemany, batched by SQLAlchemy) rather than one giant VALUES
-    # clause, whose compilation is never cached and dominated large enqueues.
+    # clause. The dialects' ON CONFLICT inserts are compiled anew on every call (SQLAlchemy
+    # never caches them), so a caller with many notifications inserts them all at once.
     inserted = session.execute(
         _insert_ignoring_duplicates(session).returning(OutboxMessage.id), rows
     )

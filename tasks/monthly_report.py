@@ -13,8 +13,8 @@ from config import get_settings
 from dashboard import monthly_report
 from dashboard.monthly_report import REPORT_CALENDAR, DueReport
 from db.session import transaction
+from domain.calendars import calendar_book
 from domain.metrics import DashboardFigures
-from domain.sla import calendars
 from flows.catalog import STEP_TITLES
 from tasks.replay import FRESH_READ
 
@@ -23,7 +23,7 @@ from tasks.replay import FRESH_READ
 def find_due_reports(now: datetime) -> list[DueReport]:
     """Return the sites whose first working day of the month is today, with last month."""
     with transaction() as session:
-        return monthly_report.reports_due(session, now, calendars()[REPORT_CALENDAR])
+        return monthly_report.reports_due(session, now, calendar_book(), REPORT_CALENDAR)
 
 
 @task(name="compute-monthly-figures", cache_policy=FRESH_READ)

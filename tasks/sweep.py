@@ -15,6 +15,9 @@ from tasks.process_runs import start_process_run, unstarted_processes
 
 # Rows taken per query; the sweep loops until nothing is left for this tick.
 SWEEP_BATCH = 500
+# Tasks whose clocks are applied in one transaction: a commit and the role lookups per batch
+# instead of per task.
+CLOCK_BATCH = 100
 
 
 @task(name="check-sla-clocks")
@@ -24,13 +27,27 @@ def check_sla_clocks(now: datetime) -> dict[str, int]:
     while True:
         with transaction() as session:
             task_ids = sla.due_for_check(session, now, SWEEP_BATCH)
-        for task_id in task_ids:
-            # One transaction per task: a failure stays with its task, and each commit is small.
-            with transaction() as session:
-                for action in sla.apply_clock(session, task_id, now, STEPS):
-                    counts[action.split(":")[0]] += 1
+        for start in range(0, len(task_ids), CLOCK_BATCH):
+            for action in _apply_clocks(task_ids[start : start + CLOCK_BATCH], now):
+                counts[action.split(":")[0]] += 1
         if len(task_ids) < SWEEP_BATCH:
             return counts
+
+
+def _apply_clocks(task_ids: list[int], now: datetime) -> list[str]:
+    try:
+        with transaction() as session:
+            return sla.apply_clocks(session, task_ids, now, STEPS)
+    except Exception:
+        if len(task_ids) == 1:
+            raise
+    # Whatever failed, a failure stays with its task: the batch is rolled back and replayed one
+    # transaction per task, so the tasks before it are done and the failing one raises alone.
+    done: list[str] = []
+    for task_id in task_ids:
+        with transaction() as session:
+            done.extend(sla.apply_clock(session, task_id, now, STEPS))
+    return done
 
 
 @task(name="announce-available-tasks")

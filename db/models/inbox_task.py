@@ -29,8 +29,11 @@ class InboxTask(Base):
         # The dashboard's acceptance on time: a complaint's first-response task and its due time.
         Index("ix_inbox_task_process_step", "process_id", "step", "due_at"),
         # Open tasks whose holders have not been told yet (they open on a later working day).
+        # The state leads so that SQLite, which plans without statistics, prefers this index to
+        # (state, next_check_at) for the sweep's `state = ? AND ...` (migration 0009).
         Index(
             "ix_inbox_task_unannounced",
+            "state",
             "available_from",
             postgresql_where=text("state = 'open' AND announced_at IS NULL"),
             sqlite_where=text("state = 'open' AND announced_at IS NULL"),
@@ -38,6 +41,7 @@ class InboxTask(Base):
         # Completed but not yet handed back to the flow: the sweep's resume retry reads this.
         Index(
             "ix_inbox_task_unresumed",
+            "state",
             "completed_at",
             postgresql_where=text("state = 'done' AND resumed_at IS NULL"),
             sqlite_where=text("state = 'done' AND resumed_at IS NULL"),

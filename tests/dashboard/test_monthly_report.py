@@ -30,7 +30,7 @@ from db.models import (
     User,
     UserRole,
 )
-from domain.sla import calendars
+from domain.calendars import calendar_book
 from flows.catalog import STEP_TITLES
 from flows.monthly_report import monthly_report
 
@@ -54,7 +54,7 @@ APRIL_FIRST_0900 = datetime(2026, 4, 1, 9, 0, tzinfo=BEIJING)
     ],
 )
 def test_first_working_day_of_the_month(day: date, first: bool) -> None:
-    assert is_first_working_day_of_month(calendars()[REPORT_CALENDAR], day) is first
+    assert is_first_working_day_of_month(calendar_book().shared[REPORT_CALENDAR], day) is first
 
 
 def test_flow_is_named_for_its_deployment() -> None:
@@ -107,7 +107,7 @@ def site(session: Session) -> Site:
 
 
 def due_here(session: Session, site: Site, now: datetime) -> DueReport | None:
-    return next((r for r in reports_due(session, now, calendars()[REPORT_CALENDAR])
+    return next((r for r in reports_due(session, now, calendar_book(), REPORT_CALENDAR)
                  if r.site_id == site.id), None)  # fmt: skip
 
 

@@ -7,11 +7,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import domain.calendars
 from db.models import Event, InboxTask, OutboxMessage
 from domain import sla
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from flows.catalog import STEPS
 from flows.complaint import RESOLUTION
+from launch.demo import DEMO_SITE_CODE
+from rules.calendar import CalendarBook, SiteCalendarChange, load_calendars, site_version
 from tests.support.factories import complaint_task, person
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -140,3 +143,23 @@ def test_pausing_is_for_the_holder_and_for_listed_reasons_only(session: Session)
     sla.pause_clock(session, staff, task.id, "waiting_resident", "业主出差", now)
     with pytest.raises(Conflict):
         sla.pause_clock(session, staff, task.id, "waiting_resident", "", now)
+
+
+def test_a_sites_own_closure_moves_the_due_time_of_its_complaints(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    received = at("2026-11-16 10:00")  # a Monday; 7 working days end Wednesday 25th at 17:30
+    shared_due = complaint_task(session, received, urgency="general", step=RESOLUTION).due_at
+    assert shared_due == at("2026-11-25 17:30")
+
+    shared = load_calendars()
+    closed = SiteCalendarChange.model_validate(
+        {"site_overrides": {2026: {"closures": ["2026-11-20"]}}}
+    )
+    own = site_version(shared["day_shift"], DEMO_SITE_CODE, closed)
+    book = CalendarBook(shared, {DEMO_SITE_CODE: {"day_shift": own}})
+    monkeypatch.setattr(domain.calendars, "calendar_book", lambda: book)
+
+    # The demo site closes on Friday 20th: its cases get one working day more.
+    own_due = complaint_task(session, received, urgency="general", step=RESOLUTION).due_at
+    assert own_due == at("2026-11-26 17:30")

@@ -406,6 +406,7 @@ def test_plan_notifications_render(event: str, locale: str) -> None:
     context = {
         "recipient_name": "李娜",
         "task_url": None,
+        "case_url": "https://kefu.example.cn/t/case",
         "process_subject": "2030-01 月度培训计划",
         "period": "2030-01",
         "version": 2,

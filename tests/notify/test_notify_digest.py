@@ -14,7 +14,13 @@ from config import Settings
 from db.models import InboxTask, OutboxMessage, Process, ProcessKind, Role, Site, User, UserRole
 from notify.delivery import DeliveryReport, deliver_due
 from notify.digest import queue_daily_digests
-from rules.calendar import load_calendars
+from rules.calendar import (
+    CalendarBook,
+    SiteCalendarChange,
+    load_calendar_book,
+    load_calendars,
+    site_version,
+)
 
 AddUser = Callable[..., User]
 Make = Callable[..., Settings]
@@ -76,7 +82,7 @@ def team(session_factory: sessionmaker[Session], site_id: int, add_user: AddUser
 def run(session_factory: sessionmaker[Session], settings: Settings, now: datetime) -> Any:
     with session_factory.begin() as session:
         return queue_daily_digests(
-            session, now=now, settings=settings, calendars=load_calendars(), step_titles=TITLES
+            session, now=now, settings=settings, calendars=load_calendar_book(), step_titles=TITLES
         )
 
 
@@ -160,6 +166,27 @@ def test_each_site_gets_its_digest_at_0830_its_own_time(
     kashgar_morning = run(session_factory, settings, MONDAY_0830 + timedelta(hours=2))
     assert kashgar_morning.sites_done == ["KS01"]
     assert set(digests(session_factory)) == {team.lina, team.lead, ma.id}
+
+
+def test_a_day_the_site_itself_closes_gets_no_digest(
+    session_factory: sessionmaker[Session], team: Team, make_settings: Make
+) -> None:
+    shared = load_calendars()
+    change = SiteCalendarChange.model_validate(
+        {"site_overrides": {2025: {"closures": ["2025-11-24"]}}}
+    )
+    closed = site_version(shared["day_shift"], "HY01", change)
+    with session_factory.begin() as session:
+        report = queue_daily_digests(
+            session,
+            now=MONDAY_0830,
+            settings=make_settings(),
+            calendars=CalendarBook(shared, {"HY01": {"day_shift": closed}}),
+            step_titles=TITLES,
+        )
+
+    assert report.sites_skipped == {"HY01": "rest day"}
+    assert digests(session_factory) == {}
 
 
 def test_a_make_up_working_sunday_gets_a_digest(

@@ -1,7 +1,18 @@
-"""What the sweep is told is due: due dates, warnings, the climb and reminders, pauses excluded."""
+"""What the sweep is told is due: due dates, warnings, the climb and reminders, pauses excluded;
+and how the sweep applies it, several tasks per transaction with a failure kept to its task."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+import tasks.sweep
+from db.models import Event, InboxTask, OutboxMessage
+from domain import sla
 from rules.calendar import load_calendars
 from rules.sla import (
     ClockFacts,
@@ -17,6 +28,7 @@ from rules.sla import (
     tier_moments,
     validate_ladder,
 )
+from tests.support.factories import complaint_task
 
 CALENDARS = load_calendars()
 BOOK = load_ladders()
@@ -275,3 +287,89 @@ def test_general_reminders_come_once_a_working_day() -> None:
     assert verdict.next_reminder is not None
     assert verdict.next_reminder.at == at("2025-10-11 17:30")
     assert verdict.remind is True
+
+
+# --- the sweep's batches ----------------------------------------------------------------------
+
+CST = ZoneInfo("Asia/Shanghai")
+RECEIVED = datetime(2025, 9, 26, 17, 55, tzinfo=CST)
+# Urgent first response: 2 h around the clock; the sweep takes the earliest received first.
+BREACH = RECEIVED + timedelta(hours=2, minutes=3)
+
+
+def received_in_turn(session: Session, count: int) -> list[InboxTask]:
+    """Open `count` urgent complaint tasks received a minute apart, all overdue at BREACH."""
+    return [complaint_task(session, RECEIVED + timedelta(minutes=i)) for i in range(count)]
+
+
+@pytest.fixture
+def sweep_in_test_session(session: Session, monkeypatch: pytest.MonkeyPatch) -> Session:
+    """Make each sweep transaction a savepoint of the test's session, rolled back with it."""
+
+    @contextmanager
+    def savepoint() -> Iterator[Session]:
+        with session.begin_nested():
+            yield session
+
+    monkeypatch.setattr(tasks.sweep, "transaction", savepoint)
+    monkeypatch.setattr(tasks.sweep, "CLOCK_BATCH", 2)
+    return session
+
+
+def escalations(session: Session, task: InboxTask) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Event)
+            .where(Event.task_id == task.id, Event.kind == "task_escalated")
+        )
+        or 0
+    )
+
+
+def test_a_batch_escalates_each_task_once_and_a_second_sweep_changes_nothing(
+    sweep_in_test_session: Session,
+) -> None:
+    session = sweep_in_test_session
+    overdue = received_in_turn(session, 3)
+
+    assert tasks.sweep.check_sla_clocks.fn(BREACH)["escalated"] == 3
+    messages = session.scalar(select(func.count()).select_from(OutboxMessage))
+
+    assert [escalations(session, task) for task in overdue] == [1, 1, 1]
+    assert all(task.tier == "shift_lead" for task in overdue)
+    # Each escalation tells the shift lead and the owner of record, as one task at a time did.
+    for task in overdue:
+        told = session.scalars(
+            select(OutboxMessage.recipient_id).where(
+                OutboxMessage.task_id == task.id, OutboxMessage.event == "task_escalated"
+            )
+        ).all()
+        assert len(told) == 2
+    assert tasks.sweep.check_sla_clocks.fn(BREACH)["escalated"] == 0
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == messages
+
+
+def test_a_failing_task_is_replayed_alone_and_the_tasks_before_it_are_kept(
+    sweep_in_test_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = sweep_in_test_session
+    first, failing, third = received_in_turn(session, 3)
+    judge = sla.verdict
+
+    def verdict_failing_on_one_task(task: InboxTask, now: datetime) -> sla.SweepVerdict | None:
+        if task.id == failing.id:
+            raise RuntimeError("unreadable ladder")
+        return judge(task, now)
+
+    monkeypatch.setattr(sla, "verdict", verdict_failing_on_one_task)
+
+    # The batch (first, failing) rolls back; replayed one by one, the first task is escalated
+    # and the failing one raises as it did when every task had its own transaction.
+    with pytest.raises(RuntimeError, match="unreadable ladder"):
+        tasks.sweep.check_sla_clocks.fn(BREACH)
+
+    assert [escalations(session, task) for task in (first, failing, third)] == [1, 0, 0]
+    session.expire_all()
+    assert session.get_one(InboxTask, first.id).tier == "shift_lead"
+    assert session.get_one(InboxTask, failing.id).tier == "staff"
