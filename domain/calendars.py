@@ -5,7 +5,7 @@ from functools import cache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Site
+from db.models import Process, Site
 from rules.calendar import CalendarBook, WorkingCalendar, load_calendar_book
 
 
@@ -21,3 +21,9 @@ def site_calendars(session: Session, site_id: int | None) -> dict[str, WorkingCa
     if not book.by_site or site_id is None:
         return book.shared  # no site keeps its own: spare the lookup
     return book.for_site(session.scalar(select(Site.code).where(Site.id == site_id)))
+
+
+def process_calendar(session: Session, process_id: str, name: str) -> WorkingCalendar:
+    """Return the named calendar as the process's site keeps it."""
+    site_id = session.scalar(select(Process.site_id).where(Process.id == process_id))
+    return site_calendars(session, site_id)[name]

@@ -31,6 +31,7 @@ from db.models.resignation import (
     ResignationState,
     SessionState,
 )
+from domain.calendars import site_calendars
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.events import record_event
 from domain.knowledge import write_article
@@ -46,7 +47,7 @@ from forms.resignation import (
     SessionHeldDecision,
 )
 from notify.outbox import enqueue
-from rules.resignation import ResignationPolicy, offboard_at, policy_calendar
+from rules.resignation import ResignationPolicy, offboard_at
 
 # Who may record someone else's resignation.
 RECORDING_ROLES = (Role.HR, Role.OPS_ADMIN)
@@ -107,7 +108,7 @@ def record_resignation(
             raise Invalid.field("leaver_id", "No active user with this id")
         if leaver.site_id != actor.site_id and not actor.has_role(Role.OPS_ADMIN):
             raise Invalid.field("leaver_id", "This person works at another site")
-    calendar = policy_calendar(policy)
+    calendar = site_calendars(session, leaver.site_id)[policy.calendar]
     if intake.last_working_day < now.astimezone(calendar.zone).date():
         raise Invalid.field("last_working_day", "The last working day cannot be in the past")
     if session.scalar(

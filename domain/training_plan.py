@@ -31,6 +31,7 @@ from db.models import (
     User,
 )
 from db.models.training_plan import DecisionOutcome, PlanState, SessionState
+from domain.calendars import site_calendars
 from domain.errors import Conflict, FieldProblem, Forbidden, Invalid, NotFound
 from domain.events import record_event
 from domain.people import get_user, users_with_role
@@ -54,7 +55,6 @@ from rules.training_plan import (
     plan_deadlines,
     plan_period,
     plan_problems,
-    policy_calendar,
     session_moments,
 )
 
@@ -144,7 +144,7 @@ def open_plan(
         )
     ):
         raise Conflict("The {period} plan of this site already exists", period=period.label)
-    calendar = policy_calendar(policy)
+    calendar = site_calendars(session, site_id)[policy.calendar]
     deadlines = plan_deadlines(policy, calendar, period)
     process = Process(
         kind=ProcessKind.TRAINING_PLAN,
@@ -201,7 +201,7 @@ def start_plan(
     if not actor.has_role(DRAFTING_ROLE):
         raise Forbidden("Only a customer-service supervisor drafts training plans")
     period = _period(intake)
-    calendar = policy_calendar(policy)
+    calendar = site_calendars(session, actor.site_id)[policy.calendar]
     if period.ends_on < now.astimezone(calendar.zone).date():
         raise Invalid.field("year", "The plan's period is over")
     return open_plan(session, actor.site_id, period, policy, actor, actor, now)
@@ -253,7 +253,7 @@ def document_problems(
     session: Session, plan: TrainingPlan, document: PlanDocument, policy: TrainingPlanPolicy
 ) -> list[FieldProblem]:
     """Return every reason the document cannot be submitted, each at its field path."""
-    calendar = policy_calendar(policy)
+    calendar = site_calendars(session, plan.site_id)[policy.calendar]
     problems = plan_problems(document, plan_period_of(plan), policy, calendar.zone)
     for i, item in enumerate(document.items):
         if item.trainer_id is not None and not _colleague(session, item.trainer_id, plan.site_id):

@@ -15,6 +15,7 @@ from db.models import HandoverItem, Process, User
 from db.models.resignation import ItemState
 from db.session import transaction
 from domain import resignation as resignations
+from domain.calendars import process_calendar
 from domain.resignation import ChecklistStatus, MovedWork
 from forms.resignation import (
     DisputeResolutionDecision,
@@ -29,7 +30,6 @@ from rules.resignation import (
     due_after,
     follow_up_opens_at,
     load_policy,
-    policy_calendar,
 )
 from tasks.replay import FRESH_READ, REPLAY_SAFE
 
@@ -82,9 +82,9 @@ DUE_KEYS = (
 def load_resignation(process_id: str) -> ResignationCase:
     """Return the routing facts of a resignation, read fresh (people may have changed)."""
     policy = load_policy()
-    calendar = policy_calendar(policy)
     now = utcnow()
     with transaction() as session:
+        calendar = process_calendar(session, process_id, policy.calendar)
         resignation = resignations.get_resignation(session, process_id)
         leaver = session.get_one(User, resignation.leaver_id)
         return ResignationCase(
@@ -180,8 +180,8 @@ def close_handover(process_id: str) -> None:
 def load_session(process_id: str, knowledge_session_id: int) -> SessionBrief:
     """Return a knowledge-transfer session with the due time of its tasks."""
     policy = load_policy()
-    calendar = policy_calendar(policy)
     with transaction() as session:
+        calendar = process_calendar(session, process_id, policy.calendar)
         found = resignations.get_session(session, process_id, knowledge_session_id)
         on_the_day = calendar.end_of_service(calendar.nth_working_day(found.scheduled_on, 1))
         soonest = due_after(calendar, utcnow(), policy.knowledge_session_working_days)
@@ -223,8 +223,8 @@ def record_session_confirmation(
 def schedule_follow_up(process_id: str) -> tuple[datetime, datetime]:
     """Return when the follow-up evaluation opens and is due, and record it."""
     policy = load_policy()
-    calendar = policy_calendar(policy)
     with transaction() as session:
+        calendar = process_calendar(session, process_id, policy.calendar)
         resignation = resignations.get_resignation(session, process_id)
         days = resignation.follow_up_days or policy.follow_up_days
         opens = follow_up_opens_at(calendar, resignation.last_working_day, days)

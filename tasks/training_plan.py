@@ -15,6 +15,7 @@ from db.base import utcnow
 from db.models import Process, Site, User
 from db.session import transaction
 from domain import training_plan as plans
+from domain.calendars import process_calendar
 from domain.training_plan import SubmittedVersion
 from forms.training_plan import (
     AnalysisDecision,
@@ -83,9 +84,9 @@ class SessionBrief:
 def load_plan(process_id: str) -> PlanCase:
     """Return the routing facts of a plan, with the deadlines of the steps it may open now."""
     policy = load_policy()
-    calendar = policy_calendar(policy)
-    today = utcnow().astimezone(calendar.zone).date()
     with transaction() as session:
+        calendar = process_calendar(session, process_id, policy.calendar)
+        today = utcnow().astimezone(calendar.zone).date()
         plan = plans.get_plan(session, process_id)
         period = plans.plan_period_of(plan)
         approver_id, approver_role = plans.approver_for(session, plan)
@@ -156,8 +157,8 @@ def record_decision(process_id: str, version: int, decision: PlanDecision, key: 
 @task(name="schedule-training-sessions", cache_policy=REPLAY_SAFE, persist_result=True)
 def schedule_sessions(process_id: str, version: int) -> list[int]:
     """Create the approved version's sessions on working days; return their ids in date order."""
-    calendar = policy_calendar(load_policy())
     with transaction() as session:
+        calendar = process_calendar(session, process_id, load_policy().calendar)
         return plans.schedule_sessions(session, process_id, calendar, utcnow())
 
 
