@@ -403,3 +403,75 @@ def test_monthly_plan_for_february_deadline_missed_and_escalated_and_refused_sub
         process_id, "training_plan.draft", scope="queue"
     )
     assert escalated_task["id"] == draft["id"]
+
+
+def test_annual_plan_drafted_approved_announced_held_and_assessed_after_its_year(
+    clock: Stack,
+) -> None:
+    stack = clock
+    supervisor, manager = stack.login("zhaolei"), stack.login("chenjing")
+    zhangmin, lihua = user_id("zhangmin"), user_id("lihua")
+    # Two years ahead: next year's plan may already have been opened by the scheduled kickoff.
+    year = utcnow().year + 2
+    period = plan_period(PlanKind.ANNUAL, year)
+    expected = plan_deadlines(POLICY, CALENDAR, period)
+    # Drafted by December 10 and approved by December 20 of the year before, on working days.
+    assert expected.draft_due_on <= date(year - 1, 12, 10)
+    assert expected.approval_due_on <= date(year - 1, 12, 20)
+    assert CALENDAR.is_working_day(expected.draft_due_on)
+    assert CALENDAR.is_working_day(expected.approval_due_on)
+    session_at = local(CALENDAR.nth_working_day(date(year, 3, 1), 1), time(14, 0))
+    process_id = start(supervisor, "annual", year)
+
+    draft = supervisor.open_task(process_id, "training_plan.draft")
+    assert datetime.fromisoformat(draft["due_at"]) == CALENDAR.end_of_service(expected.draft_due_on)
+    supervisor.complete(
+        draft["id"], plan_document([session_at], [zhangmin], lihua, title="客服部年度培训计划")
+    )
+    approval = manager.open_task(process_id, "training_plan.approve")
+    assert datetime.fromisoformat(approval["due_at"]) == CALENDAR.end_of_service(
+        expected.approval_due_on
+    )
+    manager.complete(approval["id"], {"outcome": "approve", "reason": "同意年度计划"})
+    eventually(
+        lambda: supervisor.ok("GET", f"/training-plans/{process_id}")["state"] == "announced",
+        "the annual plan to be announced",
+    )
+
+    stack.clock = lambda: session_at.astimezone(UTC) + timedelta(hours=2)
+    trainer = stack.login("lihua")
+    held = trainer.open_task(process_id, "training_plan.record-session")
+    trainer.complete(
+        held["id"],
+        {
+            "held": True,
+            "attendance": [{"employee_id": zhangmin, "status": "present"}],
+            "summary": "年度消防演练",
+        },
+    )
+
+    # The assessment follows the plan's year, within its first working days.
+    opens_on, due_on = assessment_window(POLICY, CALENDAR, period)
+    assert opens_on > period.ends_on and CALENDAR.is_working_day(opens_on)
+    stack.clock = lambda: local(opens_on, time(10, 0)).astimezone(UTC)
+    supervisor = stack.login("zhaolei")
+    assess = supervisor.open_task(process_id, "training_plan.assess")
+    assert datetime.fromisoformat(assess["due_at"]) == CALENDAR.end_of_service(due_on)
+    supervisor.complete(
+        assess["id"],
+        {
+            "assessed_on": opens_on.isoformat(),
+            "scores": [{"employee_id": zhangmin, "written": 80, "practical": 85}],
+        },
+    )
+    analyse = supervisor.open_task(process_id, "training_plan.analyse")
+    assert analyse["context"] == {"period": period.label, "passed": 1, "failed": 0}
+    supervisor.complete(analyse["id"], {"findings": "全年培训达标"})
+
+    plan = eventually(
+        lambda: (
+            (p := supervisor.ok("GET", f"/training-plans/{process_id}"))["state"] == "closed" and p
+        ),
+        "the annual plan to close",
+    )
+    assert plan["kind"] == "annual" and plan["approved_version"] == 1
