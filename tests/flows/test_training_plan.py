@@ -75,6 +75,20 @@ def plan_document(
     return document
 
 
+def held(
+    trainer: ApiClient, record: dict[str, Any], attendance: dict[int, str], summary: str
+) -> None:
+    """The trainer records a session as held, with each attendee's status."""
+    trainer.complete(
+        record["id"],
+        {
+            "held": True,
+            "attendance": [{"employee_id": e, "status": s} for e, s in attendance.items()],
+            "summary": summary,
+        },
+    )
+
+
 def start(client: ApiClient, kind: str, year: int, month: int | None = None) -> str:
     created = client.ok(
         "POST", "/training-plans", json={"kind": kind, "year": year, "month": month}
@@ -173,28 +187,8 @@ def test_plan_rejected_twice_approved_held_in_any_order_assessed_and_revised(
 
     records = eventually(record_tasks, "both session records in the trainer's inbox")
     assert [a["id"] for a in records[session_at]["context"]["attendees"]] == [zhangmin, wangqiang]
-    trainer.complete(
-        records[later_at]["id"],
-        {
-            "held": True,
-            "attendance": [
-                {"employee_id": zhangmin, "status": "present"},
-                {"employee_id": wangqiang, "status": "present"},
-            ],
-            "summary": "升级演练复盘",
-        },
-    )
-    trainer.complete(
-        records[session_at]["id"],
-        {
-            "held": True,
-            "attendance": [
-                {"employee_id": zhangmin, "status": "present"},
-                {"employee_id": wangqiang, "status": "unexcused"},
-            ],
-            "summary": "投诉分级与升级演练",
-        },
-    )
+    held(trainer, records[later_at], {zhangmin: "present", wangqiang: "present"}, "升级演练复盘")
+    held(trainer, records[session_at], {zhangmin: "present", wangqiang: "unexcused"}, "分级演练")
 
     # 5. The assessment opens on the first working day after the month, due by the 5th.
     opens_on, due_on = assessment_window(POLICY, CALENDAR, period)
@@ -440,15 +434,8 @@ def test_annual_plan_drafted_approved_announced_held_and_assessed_after_its_year
 
     stack.clock = lambda: session_at.astimezone(UTC) + timedelta(hours=2)
     trainer = stack.login("lihua")
-    held = trainer.open_task(process_id, "training_plan.record-session")
-    trainer.complete(
-        held["id"],
-        {
-            "held": True,
-            "attendance": [{"employee_id": zhangmin, "status": "present"}],
-            "summary": "年度消防演练",
-        },
-    )
+    record = trainer.open_task(process_id, "training_plan.record-session")
+    held(trainer, record, {zhangmin: "present"}, "年度消防演练")
 
     # The assessment follows the plan's year, within its first working days.
     opens_on, due_on = assessment_window(POLICY, CALENDAR, period)
