@@ -13,14 +13,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from db.models import InboxTask, NotificationPreference, Role, TaskPause, TaskState, User
+from db.models import (
+    GroupBot,
+    InboxTask,
+    NotificationPreference,
+    Role,
+    TaskPause,
+    TaskState,
+    User,
+)
 from domain.calendars import calendar_book, site_calendars
 from domain.errors import Conflict, Forbidden, Invalid
-from domain.events import record_event
+from domain.events import NewEvent, record_event, record_events
 from domain.people import get_user, users_with_role
 from domain.steps import HumanStep
 from domain.task_access import get_task, may_act
-from notify.outbox import insert_outbox_rows, outbox_rows
+from notify.outbox import group_bots_for, outbox_rows, queue_outbox_rows
 from notify.preferences import preferences_of
 from rules.sla import (
     ClockFacts,
@@ -92,7 +100,10 @@ def start_clock(
 
 
 def _refresh_clock(task: InboxTask, now: datetime) -> None:
-    judged = verdict(task, now)
+    _set_clock(task, now, verdict(task, now))
+
+
+def _set_clock(task: InboxTask, now: datetime, judged: SweepVerdict | None) -> None:
     if judged is None:
         return
     if judged.due is not None:
@@ -118,14 +129,15 @@ def due_for_check(session: Session, now: datetime, limit: int) -> list[int]:
 class SweepLookups:
     """What one sweep transaction reads once for all its tasks, and the notifications it queues.
 
-    People, a site's role queues and preferences do not change while the sweep's transaction
-    runs, and the overdue tasks of a tick go to the same few people. Holding the users also keeps
-    them in the session's identity map, which forgets objects nobody references.
+    People, a site's role queues, preferences and group bots do not change while the sweep's
+    transaction runs, and the overdue tasks of a tick go to the same few people. Holding the
+    users also keeps them in the session's identity map, which forgets objects nobody references.
     """
 
     users: dict[int, User] = field(default_factory=dict)
     members: dict[tuple[int, Role], list[User]] = field(default_factory=dict)
     preferences: dict[int, NotificationPreference | None] = field(default_factory=dict)
+    bots: dict[tuple[str, int, str | None], list[GroupBot]] = field(default_factory=dict)
     # Rendered notifications, inserted together when the transaction's tasks are done.
     outbox: list[dict[str, Any]] = field(default_factory=list)
 
@@ -156,6 +168,15 @@ class SweepLookups:
             if (preference := self.preferences[user.id]) is not None
         }
 
+    def group_bots_for(
+        self, session: Session, event: str, site_id: int, role: str | None
+    ) -> list[GroupBot]:
+        """Return the group bots of the site or team `role` following `event`, read once."""
+        key = (event, site_id, role)
+        if key not in self.bots:
+            self.bots[key] = group_bots_for(session, event, site_id, role)
+        return self.bots[key]
+
 
 def apply_clock(
     session: Session, task_id: int, now: datetime, steps: Mapping[str, HumanStep[Any]]
@@ -175,35 +196,80 @@ def apply_clocks(
         .with_for_update(of=InboxTask)
     )
     by_id = {task.id: task for task in locked}
+    # Every task is judged before any is changed (a verdict reads only its own task), so the
+    # batch's events are deduplicated and inserted together instead of a query and flush each.
+    # Each task once: a repeated id would be judged again on the state before its first pass.
+    plans = [
+        _plan(task, now)
+        for task_id in dict.fromkeys(task_ids)
+        if (task := by_id.get(task_id)) is not None and task.state == TaskState.OPEN
+    ]
+    planned = [event for plan in plans for event in plan.events()]
+    recorded = {event.dedup_key for event in record_events(session, planned)}
     lookups = SweepLookups()
     done: list[str] = []
-    for task_id in task_ids:
-        task = by_id.get(task_id)
-        if task is not None and task.state == TaskState.OPEN:
-            done.extend(_apply(session, task, now, steps, lookups))
-    insert_outbox_rows(session, lookups.outbox)
+    for plan in plans:
+        done.extend(_apply(session, plan, recorded, now, steps, lookups))
+    queue_outbox_rows(session, lookups.outbox)
     return done
+
+
+@dataclass
+class _Plan:
+    """The rules' verdict on one task's clock, and the events recording what it asks for."""
+
+    task: InboxTask
+    judged: SweepVerdict | None
+    warning: NewEvent | None = None
+    escalation: NewEvent | None = None
+    reminder: NewEvent | None = None
+
+    def events(self) -> list[NewEvent]:
+        """Return the plan's events in the order they are recorded."""
+        return [e for e in (self.warning, self.escalation, self.reminder) if e is not None]
+
+
+def _plan(task: InboxTask, now: datetime) -> _Plan:
+    judged = verdict(task, now)
+    plan = _Plan(task, judged)
+    if judged is None:
+        return plan
+    if judged.warn:
+        plan.warning = _warning_event(task, now, judged)
+    if judged.escalate_to is not None:
+        plan.escalation = _escalation_event(task, judged.escalate_to, now, judged)
+    elif judged.remind:
+        plan.reminder = _reminder_event(task, now, judged)
+    return plan
 
 
 def _apply(
     session: Session,
-    task: InboxTask,
+    plan: _Plan,
+    recorded: set[str | None],
     now: datetime,
     steps: Mapping[str, HumanStep[Any]],
     lookups: SweepLookups,
 ) -> list[str]:
-    judged = verdict(task, now)
-    done: list[str] = []
-    if judged is not None and judged.warn:
-        _warn(session, task, now, judged, steps, lookups)
+    # An event already recorded (an earlier sweep in this minute) was acted on then: the action
+    # counts as done, but nobody is told twice.
+    task, done = plan.task, []
+    if plan.warning is not None:
+        if plan.warning.dedup_key in recorded:
+            _warn(session, task, now, plan.warning, steps, lookups)
         done.append("warned")
-    if judged is not None and judged.escalate_to is not None:
-        _escalate(session, task, judged.escalate_to, now, judged, steps, lookups)
-        done.append(f"escalated:{judged.escalate_to}")
-    elif judged is not None and judged.remind:
-        _remind(session, task, now, judged, steps, lookups)
+    if plan.escalation is not None:
+        to_role = TierRole(plan.escalation.data["to_role"])
+        if plan.escalation.dedup_key in recorded:
+            _escalate(session, task, to_role, now, plan.escalation, steps, lookups)
+        done.append(f"escalated:{to_role}")
+    elif plan.reminder is not None:
+        if plan.reminder.dedup_key in recorded:
+            _remind(session, task, now, plan.reminder, steps, lookups)
         done.append("reminded")
-    _refresh_clock(task, now)
+    changed = any(event.dedup_key in recorded for event in plan.events())
+    # A task nothing was done to would be judged the same again.
+    _set_clock(task, now, verdict(task, now) if changed else plan.judged)
     if task.next_check_at is not None and task.next_check_at <= now:
         # One tier per tick, so every tier is told: a sweep that fell behind catches up a tier
         # a minute instead of jumping to the top.
@@ -226,29 +292,51 @@ def _context(task: InboxTask, steps: Mapping[str, HumanStep[Any]], **extra: Any)
     }
 
 
-def _warn(
-    session: Session,
-    task: InboxTask,
-    now: datetime,
-    judged: SweepVerdict,
-    steps: Mapping[str, HumanStep[Any]],
-    lookups: SweepLookups,
-) -> None:
-    key = f"task:{task.id}:warn:{task.sla_target}:{task.tier}"
+def _event(task: InboxTask, kind: str, now: datetime, data: dict[str, Any], key: str) -> NewEvent:
+    return NewEvent(
+        process_id=task.process_id, task_id=task.id, kind=kind, at=now, data=data, dedup_key=key
+    )
+
+
+def _warning_event(task: InboxTask, now: datetime, judged: SweepVerdict) -> NewEvent:
     data = {
         "target": task.sla_target,
         "due_at": _iso(task.due_at),
         "rule": judged.warning.rule if judged.warning else None,
     }
-    if not _record_once(session, task, "sla_warning", now, data, key):
-        return
+    key = f"task:{task.id}:warn:{task.sla_target}:{task.tier}"
+    return _event(task, "sla_warning", now, data, key)
+
+
+def _warn(
+    session: Session,
+    task: InboxTask,
+    now: datetime,
+    event: NewEvent,
+    steps: Mapping[str, HumanStep[Any]],
+    lookups: SweepLookups,
+) -> None:
     task.warned_at = now
     holders = _holders(session, task, lookups)
     holder_name = holders[0].display_name if len(holders) == 1 else None
     context = _context(
         task, steps, holder_name=holder_name, reason=task.sla_rule or "", tier=_tier_number(task)
     )
-    _tell(session, task, "task_due_soon", holders, context, key, lookups)
+    _tell(session, task, "task_due_soon", holders, context, event, lookups)
+
+
+def _escalation_event(
+    task: InboxTask, to_role: TierRole, now: datetime, judged: SweepVerdict
+) -> NewEvent:
+    data = {
+        "from_user_id": task.assignee_id,
+        "from_role": task.candidate_role,
+        "from_tier": task.tier,
+        "to_role": str(to_role),
+        "owner_of_record_id": task.owner_of_record_id,
+        "reason": judged.next_tier.rule if judged.next_tier else task.sla_rule or "",
+    }
+    return _event(task, "task_escalated", now, data, f"task:{task.id}:tier:{to_role}")
 
 
 def _escalate(
@@ -256,84 +344,65 @@ def _escalate(
     task: InboxTask,
     to_role: TierRole,
     now: datetime,
-    judged: SweepVerdict,
+    event: NewEvent,
     steps: Mapping[str, HumanStep[Any]],
     lookups: SweepLookups,
 ) -> None:
-    key = f"task:{task.id}:tier:{to_role}"
     previous = _holders(session, task, lookups)
     from_name = previous[0].display_name if task.assignee_id is not None else task.candidate_role
-    reason = judged.next_tier.rule if judged.next_tier else task.sla_rule or ""
-    data = {
-        "from_user_id": task.assignee_id,
-        "from_role": task.candidate_role,
-        "from_tier": task.tier,
-        "to_role": str(to_role),
-        "owner_of_record_id": task.owner_of_record_id,
-        "reason": reason,
-    }
-    if not _record_once(session, task, "task_escalated", now, data, key):
-        return
     # The next tier's queue receives the task; the owner of record stays on it (首问负责).
     task.tier, task.candidate_role, task.assignee_id = str(to_role), str(to_role), None
     task.escalated_at, task.warned_at = now, None
-    session.flush()
     told = {
         u.id: u for u in [*lookups.users_with_role(session, task.site_id, Role(to_role)), *previous]
     }
     if task.owner_of_record_id is not None:
         told.setdefault(task.owner_of_record_id, lookups.user(session, task.owner_of_record_id))
     context = _context(
-        task, steps, from_name=from_name, to_name=ROLE_TITLES[to_role], reason=reason,
-        tier=_tier_number(task),
+        task, steps, from_name=from_name, to_name=ROLE_TITLES[to_role],
+        reason=event.data["reason"], tier=_tier_number(task),
     )  # fmt: skip
-    _tell(session, task, "task_escalated", list(told.values()), context, key, lookups)
+    _tell(session, task, "task_escalated", list(told.values()), context, event, lookups)
+
+
+def _reminder_event(task: InboxTask, now: datetime, judged: SweepVerdict) -> NewEvent:
+    moment = judged.next_reminder.at if judged.next_reminder else now
+    data = {"tier": task.tier, "due_at": _iso(task.due_at)}
+    return _event(task, "sla_reminder", now, data, f"task:{task.id}:remind:{moment.isoformat()}")
 
 
 def _remind(
     session: Session,
     task: InboxTask,
     now: datetime,
-    judged: SweepVerdict,
+    event: NewEvent,
     steps: Mapping[str, HumanStep[Any]],
     lookups: SweepLookups,
 ) -> None:
-    moment = judged.next_reminder.at if judged.next_reminder else now
-    key = f"task:{task.id}:remind:{moment.isoformat()}"
-    data = {"tier": task.tier, "due_at": _iso(task.due_at)}
-    if not _record_once(session, task, "sla_reminder", now, data, key):
-        return
     task.reminded_at = now
     context = _context(
         task, steps, from_name=None, to_name=ROLE_TITLES[TierRole(task.tier)],
         reason=task.sla_rule or "", tier=_tier_number(task),
     )  # fmt: skip
-    _tell(session, task, "task_escalated", _holders(session, task, lookups), context, key, lookups)
-
-
-def _record_once(
-    session: Session, task: InboxTask, kind: str, now: datetime, data: dict[str, Any], key: str
-) -> bool:
-    event = record_event(
-        session, process_id=task.process_id, task_id=task.id, kind=kind, at=now, data=data,
-        dedup_key=key,
-    )  # fmt: skip
-    return event is not None
+    holders = _holders(session, task, lookups)
+    _tell(session, task, "task_escalated", holders, context, event, lookups)
 
 
 def _tell(
     session: Session,
     task: InboxTask,
-    event: str,
+    notification: str,
     recipients: list[User],
     context: dict[str, Any],
-    key: str,
+    event: NewEvent,
     lookups: SweepLookups,
 ) -> None:
+    assert event.dedup_key is not None, "a sweep's events all carry a key"
+    bots = lookups.group_bots_for(session, notification, task.site_id, task.candidate_role)
     lookups.outbox += outbox_rows(
-        session, event=event, recipients=recipients, context=context, dedup_key=key,
-        process_id=task.process_id, task_id=task.id,
-        preferences=lookups.preferences_of(session, recipients),
+        session, event=notification, recipients=recipients, context=context,
+        dedup_key=event.dedup_key, process_id=task.process_id, task_id=task.id,
+        preferences=lookups.preferences_of(session, recipients), group_bots=bots,
     )  # fmt: skip
 
 

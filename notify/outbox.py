@@ -5,7 +5,7 @@ of the site or team that follows the event gets one row too. Quiet hours and the
 are decided here by setting `next_attempt_at`: a message is delayed, never dropped.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,13 +48,14 @@ def bot_dedup_key(dedup_key: str, bot_name: str) -> str:
     return f"{dedup_key}:bot:{bot_name}"
 
 
-def _insert_ignoring_duplicates(session: Session) -> Insert:
+def _insert_ignoring_duplicates(session: Session, *, orm: bool = True) -> Insert:
     dialect = session.get_bind().dialect.name
     try:
         insert = _INSERT_BY_DIALECT[dialect]
     except KeyError:
         raise NotImplementedError(f"no idempotent outbox insert for dialect {dialect!r}") from None
-    return insert(OutboxMessage).on_conflict_do_nothing(index_elements=[OutboxMessage.dedup_key])
+    into = OutboxMessage if orm else OutboxMessage.__table__
+    return insert(into).on_conflict_do_nothing(index_elements=[OutboxMessage.dedup_key])
 
 
 def release_time(
@@ -141,11 +142,14 @@ def outbox_rows(
     link_url: str | None = None,
     to_group_bots: bool = True,
     preferences: Mapping[int, NotificationPreference] | None = None,
+    group_bots: Sequence[GroupBot] | None = None,
 ) -> list[dict[str, Any]]:
     """Return the rendered outbox rows `enqueue` would queue, for `insert_outbox_rows` later.
 
     `preferences` are the recipients' stored preferences when the caller has read them already
-    (people without a row are absent, as from `preferences_of`).
+    (people without a row are absent, as from `preferences_of`). `group_bots` are the bots that
+    follow `event` at the task's (or case's) site and team when the caller has looked them up,
+    as `group_bots_for` returns them.
     """
     settings = settings or get_settings()
     now = now or utcnow()
@@ -195,28 +199,31 @@ def outbox_rows(
                     "next_attempt_at": release,
                 }
             )
-    site_id, team = _site_and_team(session, process_id, task_id)
-    if to_group_bots and site_id is not None:
-        for bot in group_bots_for(session, event, site_id, team):
-            message = render(
-                event,
-                NotificationChannel.WECOM_BOT,
-                DEFAULT_LOCALE,
-                {**context, "recipient_name": bot.label, **links},
-            )
-            rows.append(
-                {
-                    **base,
-                    "dedup_key": bot_dedup_key(dedup_key, bot.name),
-                    "channel": NotificationChannel.WECOM_BOT,
-                    "recipient_id": None,
-                    "bot_name": bot.name,
-                    "subject": message.subject,
-                    "body": message.body,
-                    "body_html": None,
-                    "next_attempt_at": now,
-                }
-            )
+    if not to_group_bots:
+        group_bots = []
+    elif group_bots is None:
+        site_id, team = _site_and_team(session, process_id, task_id)
+        group_bots = [] if site_id is None else group_bots_for(session, event, site_id, team)
+    for bot in group_bots:
+        message = render(
+            event,
+            NotificationChannel.WECOM_BOT,
+            DEFAULT_LOCALE,
+            {**context, "recipient_name": bot.label, **links},
+        )
+        rows.append(
+            {
+                **base,
+                "dedup_key": bot_dedup_key(dedup_key, bot.name),
+                "channel": NotificationChannel.WECOM_BOT,
+                "recipient_id": None,
+                "bot_name": bot.name,
+                "subject": message.subject,
+                "body": message.body,
+                "body_html": None,
+                "next_attempt_at": now,
+            }
+        )
     return rows
 
 
@@ -231,3 +238,14 @@ def insert_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> int:
         _insert_ignoring_duplicates(session).returning(OutboxMessage.id), rows
     )
     return len(inserted.all())
+
+
+def queue_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Queue rows from `outbox_rows` as `insert_outbox_rows` does, without counting them.
+
+    Without RETURNING the rows go to the driver's executemany of one short, prepared statement
+    on the table, not through the ORM's bulk insert nor a VALUES clause PostgreSQL's driver
+    parses anew per page: for callers queuing thousands of rows at once.
+    """
+    if rows:
+        session.execute(_insert_ignoring_duplicates(session, orm=False), rows)

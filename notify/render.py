@@ -118,6 +118,9 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates ship with the release and change with a restart; checking every file's
+        # modification time for every message slowed mass escalations.
+        auto_reload=False,
     )
     environment.filters["local_time"] = format_local_time
     return environment
