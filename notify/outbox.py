@@ -7,7 +7,7 @@ are decided here by setting `next_attempt_at`: a message is delayed, never dropp
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy import Insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -101,48 +101,36 @@ def _site_and_team(
     return None, None
 
 
-def enqueue(
-    session: Session,
-    *,
-    event: str,
-    recipients: Iterable[User],
-    context: Mapping[str, Any],
-    dedup_key: str,
-    process_id: str | None = None,
-    task_id: int | None = None,
-    now: datetime | None = None,
-    settings: Settings | None = None,
-    link_url: str | None = None,
-    to_group_bots: bool = True,
-) -> int:
+class Notice(TypedDict, total=False):
+    """One event to tell people about: what `enqueue` and `outbox_rows` take."""
+
+    event: Required[str]
+    recipients: Required[Iterable[User]]
+    context: Required[Mapping[str, Any]]
+    dedup_key: Required[str]
+    process_id: str | None
+    task_id: int | None
+    now: datetime | None
+    settings: Settings | None
+    link_url: str | None
+    to_group_bots: bool
+
+
+def enqueue(session: Session, **notice: Unpack[Notice]) -> int:
     """Render and queue `event` for every recipient, channel and group bot; return rows added.
 
     A row whose dedup key is already queued is left alone, so a replayed step queues nothing new.
     Does not commit: the rows belong to the caller's transaction.
     """
-    rows = outbox_rows(
-        session, event=event, recipients=recipients, context=context, dedup_key=dedup_key,
-        process_id=process_id, task_id=task_id, now=now, settings=settings, link_url=link_url,
-        to_group_bots=to_group_bots,
-    )  # fmt: skip
-    return insert_outbox_rows(session, rows)
+    return insert_outbox_rows(session, outbox_rows(session, **notice))
 
 
 def outbox_rows(
     session: Session,
     *,
-    event: str,
-    recipients: Iterable[User],
-    context: Mapping[str, Any],
-    dedup_key: str,
-    process_id: str | None = None,
-    task_id: int | None = None,
-    now: datetime | None = None,
-    settings: Settings | None = None,
-    link_url: str | None = None,
-    to_group_bots: bool = True,
     preferences: Mapping[int, NotificationPreference] | None = None,
     group_bots: Sequence[GroupBot] | None = None,
+    **notice: Unpack[Notice],
 ) -> list[dict[str, Any]]:
     """Return the rendered outbox rows `enqueue` would queue, for `insert_outbox_rows` later.
 
@@ -151,8 +139,12 @@ def outbox_rows(
     follow `event` at the task's (or case's) site and team when the caller has looked them up,
     as `group_bots_for` returns them.
     """
-    settings = settings or get_settings()
-    now = now or utcnow()
+    event, context, dedup_key = notice["event"], notice["context"], notice["dedup_key"]
+    recipients = notice["recipients"]
+    process_id, task_id = notice.get("process_id"), notice.get("task_id")
+    link_url, to_group_bots = notice.get("link_url"), notice.get("to_group_bots", True)
+    settings = notice.get("settings") or get_settings()
+    now = notice.get("now") or utcnow()
     by_id = {recipient.id: recipient for recipient in recipients}
     if preferences is None:
         preferences = preferences_of(session, by_id.values())
@@ -160,8 +152,13 @@ def outbox_rows(
     mergeable = not urgent and event not in UNMERGEABLE_EVENTS
     if task_id is not None:
         link_url = task_link_url(task_id, now=now, settings=settings)
-    # News about a whole case links to the case page, so no message leaves without a way in.
-    case_url = process_link_url(process_id, now=now, settings=settings) if process_id else None
+    # News about a whole case links to the case page, so no message leaves without a way in;
+    # news of a task links to the task.
+    case_url = (
+        process_link_url(process_id, now=now, settings=settings)
+        if process_id and task_id is None
+        else None
+    )
     links = {"task_url": link_url, "case_url": case_url}
     base = {
         "event": event,

@@ -22,6 +22,7 @@ from launch.embedded import ApiClient, Stack, eventually
 from notify.delivery import deliver_due
 from rules.training_plan import (
     PlanKind,
+    PlanPeriod,
     assessment_window,
     load_policy,
     plan_deadlines,
@@ -87,6 +88,28 @@ def held(
             "summary": summary,
         },
     )
+
+
+def assessed(
+    stack: Stack, process_id: str, period: PlanPeriod, scores: dict[int, tuple[int, int]]
+) -> ApiClient:
+    """On the day the assessment opens, the supervisor scores it (written, practical) within
+    its window; return the supervisor, logged in on that day."""
+    opens_on, due_on = assessment_window(POLICY, CALENDAR, period)
+    stack.clock = lambda: local(opens_on, time(10, 0)).astimezone(UTC)
+    supervisor = stack.login("zhaolei")
+    assess = supervisor.open_task(process_id, "training_plan.assess")
+    assert datetime.fromisoformat(assess["due_at"]) == CALENDAR.end_of_service(due_on)
+    supervisor.complete(
+        assess["id"],
+        {
+            "assessed_on": opens_on.isoformat(),
+            "scores": [
+                {"employee_id": e, "written": w, "practical": p} for e, (w, p) in scores.items()
+            ],
+        },
+    )
+    return supervisor
 
 
 def start(client: ApiClient, kind: str, year: int, month: int | None = None) -> str:
@@ -191,21 +214,7 @@ def test_plan_rejected_twice_approved_held_in_any_order_assessed_and_revised(
     held(trainer, records[session_at], {zhangmin: "present", wangqiang: "unexcused"}, "分级演练")
 
     # 5. The assessment opens on the first working day after the month, due by the 5th.
-    opens_on, due_on = assessment_window(POLICY, CALENDAR, period)
-    stack.clock = lambda: local(opens_on, time(10, 0)).astimezone(UTC)
-    supervisor = stack.login("zhaolei")
-    assess = supervisor.open_task(process_id, "training_plan.assess")
-    assert datetime.fromisoformat(assess["due_at"]) == CALENDAR.end_of_service(due_on)
-    supervisor.complete(
-        assess["id"],
-        {
-            "assessed_on": opens_on.isoformat(),
-            "scores": [
-                {"employee_id": zhangmin, "written": 85, "practical": 90},
-                {"employee_id": wangqiang, "written": 50, "practical": 55},
-            ],
-        },
-    )
+    supervisor = assessed(stack, process_id, period, {zhangmin: (85, 90), wangqiang: (50, 55)})
     analyse = supervisor.open_task(process_id, "training_plan.analyse")
     assert analyse["context"] == {"period": period.label, "passed": 1, "failed": 1}
     supervisor.complete(
@@ -438,19 +447,9 @@ def test_annual_plan_drafted_approved_announced_held_and_assessed_after_its_year
     held(trainer, record, {zhangmin: "present"}, "年度消防演练")
 
     # The assessment follows the plan's year, within its first working days.
-    opens_on, due_on = assessment_window(POLICY, CALENDAR, period)
+    opens_on, _due_on = assessment_window(POLICY, CALENDAR, period)
     assert opens_on > period.ends_on and CALENDAR.is_working_day(opens_on)
-    stack.clock = lambda: local(opens_on, time(10, 0)).astimezone(UTC)
-    supervisor = stack.login("zhaolei")
-    assess = supervisor.open_task(process_id, "training_plan.assess")
-    assert datetime.fromisoformat(assess["due_at"]) == CALENDAR.end_of_service(due_on)
-    supervisor.complete(
-        assess["id"],
-        {
-            "assessed_on": opens_on.isoformat(),
-            "scores": [{"employee_id": zhangmin, "written": 80, "practical": 85}],
-        },
-    )
+    supervisor = assessed(stack, process_id, period, {zhangmin: (80, 85)})
     analyse = supervisor.open_task(process_id, "training_plan.analyse")
     assert analyse["context"] == {"period": period.label, "passed": 1, "failed": 0}
     supervisor.complete(analyse["id"], {"findings": "全年培训达标"})
