@@ -40,6 +40,7 @@ from rules.sla import (
     TargetKind,
     TierRole,
     check_pause,
+    judge,
     load_ladders,
     sweep,
 )
@@ -78,14 +79,23 @@ def clock_facts(task: InboxTask) -> ClockFacts:
     )
 
 
-def verdict(task: InboxTask, now: datetime) -> SweepVerdict | None:
-    """Return the rules' verdict on a task's clock at `now`, or None if it runs no SLA."""
+def verdict(
+    task: InboxTask, now: datetime, earlier: SweepVerdict | None = None
+) -> SweepVerdict | None:
+    """Return the rules' verdict on a task's clock at `now`, or None if it runs no SLA.
+
+    `earlier`, a verdict on the same clock (same start and pauses) before the case changed hands
+    or tiers, lends its moments: only who holds the case is judged again.
+    """
     if task.sla_ladder is None or task.sla_target is None or task.sla_started_at is None:
         return None
     session = object_session(task)
     assert session is not None, "a task's clock is judged inside a session"
     calendars = site_calendars(session, task.site_id)
-    return sweep(_ladder(task), TargetKind(task.sla_target), clock_facts(task), now, calendars)
+    ladder, kind, facts = _ladder(task), TargetKind(task.sla_target), clock_facts(task)
+    if earlier is None:
+        return sweep(ladder, kind, facts, now, calendars)
+    return judge(ladder, kind, earlier.moments, facts, now, calendars)
 
 
 def start_clock(
@@ -269,7 +279,7 @@ def _apply(
         done.append("reminded")
     changed = any(event.dedup_key in recorded for event in plan.events())
     # A task nothing was done to would be judged the same again.
-    _set_clock(task, now, verdict(task, now) if changed else plan.judged)
+    _set_clock(task, now, verdict(task, now, plan.judged) if changed else plan.judged)
     if task.next_check_at is not None and task.next_check_at <= now:
         # One tier per tick, so every tier is told: a sweep that fell behind catches up a tier
         # a minute instead of jumping to the top.

@@ -394,6 +394,16 @@ class DueMoment:
 
 
 @dataclass(frozen=True)
+class ClockMoments:
+    """The moments a running target's clock sets, whoever holds the case: due, warning, and
+    when each tier above staff is brought in (lowest first)."""
+
+    due: DueMoment
+    warning: DueMoment
+    tiers: tuple[DueMoment, ...]
+
+
+@dataclass(frozen=True)
 class SweepVerdict:
     """What is due for one target at `now`; while paused, nothing is."""
 
@@ -405,6 +415,9 @@ class SweepVerdict:
     escalate_to: TierRole | None = None
     next_reminder: DueMoment | None = None
     remind: bool = False
+    # What the verdict was judged from: the same clock judged again (the case moved up a tier)
+    # needs only `judge`, not the calendar arithmetic.
+    moments: ClockMoments | None = None
 
     def next_check_at(self, now: datetime) -> datetime | None:
         """Return the earliest moment after now when the verdict can change, for the index."""
@@ -449,6 +462,26 @@ def warning_moment(
     return DueMoment(at, ladder.rule(kind, "warning"))
 
 
+def clock_moments(
+    ladder: Ladder,
+    kind: TargetKind,
+    facts: ClockFacts,
+    calendars: Mapping[str, WorkingCalendar],
+) -> ClockMoments | None:
+    """Return the due, warning and tier moments of the target, or None while paused."""
+    due = due_moment(ladder, kind, facts, calendars)
+    warning = warning_moment(ladder, kind, facts, calendars)
+    if due is None or warning is None:
+        return None
+    tiers = [DueMoment(due.at, ladder.rule(kind, "escalate", ladder.escalation[1].role))]
+    for holder, upper in zip(ladder.escalation[1:], ladder.escalation[2:], strict=False):
+        assert holder.allowed is not None
+        calendar = _calendar(holder.allowed, ladder, calendars)
+        at = _advance(holder.allowed, tiers[-1].at, calendar, facts.closed_pauses())
+        tiers.append(DueMoment(at, ladder.rule(kind, "escalate", upper.role)))
+    return ClockMoments(due, warning, tuple(tiers))
+
+
 def tier_moments(
     ladder: Ladder,
     kind: TargetKind,
@@ -456,16 +489,8 @@ def tier_moments(
     calendars: Mapping[str, WorkingCalendar],
 ) -> list[DueMoment]:
     """Return when each tier above staff is brought in for this target, lowest first."""
-    due = due_moment(ladder, kind, facts, calendars)
-    if due is None:
-        return []
-    moments = [DueMoment(due.at, ladder.rule(kind, "escalate", ladder.escalation[1].role))]
-    for holder, upper in zip(ladder.escalation[1:], ladder.escalation[2:], strict=False):
-        assert holder.allowed is not None
-        calendar = _calendar(holder.allowed, ladder, calendars)
-        at = _advance(holder.allowed, moments[-1].at, calendar, facts.closed_pauses())
-        moments.append(DueMoment(at, ladder.rule(kind, "escalate", upper.role)))
-    return moments
+    moments = clock_moments(ladder, kind, facts, calendars)
+    return list(moments.tiers) if moments else []
 
 
 def _chain_position(ladder: Ladder, tier: TierRole) -> int:
@@ -482,20 +507,29 @@ def sweep(
     calendars: Mapping[str, WorkingCalendar],
 ) -> SweepVerdict:
     """Return what is due for the target at now: warn, escalate one tier, or remind the top."""
-    due = due_moment(ladder, kind, facts, calendars)
-    if due is None:
+    return judge(ladder, kind, clock_moments(ladder, kind, facts, calendars), facts, now, calendars)
+
+
+def judge(
+    ladder: Ladder,
+    kind: TargetKind,
+    moments: ClockMoments | None,
+    facts: ClockFacts,
+    now: datetime,
+    calendars: Mapping[str, WorkingCalendar],
+) -> SweepVerdict:
+    """Return the verdict at now from the clock's moments and who holds the case (`facts`)."""
+    if moments is None:
         return SweepVerdict(paused=facts.is_paused)
-    warning = warning_moment(ladder, kind, facts, calendars)
-    assert warning is not None
+    due, warning = moments.due, moments.warning
     # A warning after the breach is noise: the escalation already tells people.
     warn = facts.warned_at is None and warning.at <= now < due.at
 
-    moments = tier_moments(ladder, kind, facts, calendars)
     position = _chain_position(ladder, facts.tier)
-    if position < len(moments):
-        next_tier = moments[position]
+    if position < len(moments.tiers):
+        next_tier = moments.tiers[position]
         escalate_to = ladder.escalation[position + 1].role if now >= next_tier.at else None
-        return SweepVerdict(False, due, warning, warn, next_tier, escalate_to)
+        return SweepVerdict(False, due, warning, warn, next_tier, escalate_to, moments=moments)
 
     # Top tier: it hears of this target's breach at once, then every interval while overdue.
     heard_at = max(
@@ -508,7 +542,13 @@ def sweep(
         reminder_at = _advance(ladder.reminder_every, heard_at, calendar, facts.closed_pauses())
     reminder = DueMoment(reminder_at, ladder.rule(kind, "remind"))
     return SweepVerdict(
-        False, due, warning, warn, next_reminder=reminder, remind=now >= reminder_at
+        False,
+        due,
+        warning,
+        warn,
+        next_reminder=reminder,
+        remind=now >= reminder_at,
+        moments=moments,
     )
 
 

@@ -23,6 +23,7 @@ from rules.sla import (
     TargetKind,
     TierRole,
     due_moment,
+    judge,
     load_ladders,
     sweep,
     tier_moments,
@@ -171,6 +172,18 @@ def test_urgent_first_response_climbs_to_quality_tier_by_tier() -> None:
         assert before.escalate_to is None
         assert before.next_check_at(moment - SECOND) == moment
         assert on_time.escalate_to is upper
+
+
+def test_judging_a_climbed_case_from_its_moments_matches_a_fresh_verdict() -> None:
+    facts = ClockFacts(started_at=URGENT_START)
+    for _holder, moment, upper in URGENT_CLIMB:
+        first = sweep(URGENT, TargetKind.FIRST_RESPONSE, facts, moment, CALENDARS)
+        facts = ClockFacts(started_at=URGENT_START, tier=upper, escalated_at=moment)
+        fresh = sweep(URGENT, TargetKind.FIRST_RESPONSE, facts, moment, CALENDARS)
+
+        again = judge(URGENT, TargetKind.FIRST_RESPONSE, first.moments, facts, moment, CALENDARS)
+
+        assert again == fresh
 
 
 def test_a_late_sweep_climbs_one_tier_at_a_time() -> None:
@@ -357,10 +370,12 @@ def test_a_failing_task_is_replayed_alone_and_the_tasks_before_it_are_kept(
     first, failing, third = received_in_turn(session, 3)
     judge = sla.verdict
 
-    def verdict_failing_on_one_task(task: InboxTask, now: datetime) -> sla.SweepVerdict | None:
+    def verdict_failing_on_one_task(
+        task: InboxTask, now: datetime, earlier: sla.SweepVerdict | None = None
+    ) -> sla.SweepVerdict | None:
         if task.id == failing.id:
             raise RuntimeError("unreadable ladder")
-        return judge(task, now)
+        return judge(task, now, earlier)
 
     monkeypatch.setattr(sla, "verdict", verdict_failing_on_one_task)
 
