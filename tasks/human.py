@@ -23,6 +23,7 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.flow_runs import suspend_flow_run
+from prefect.states import Scheduled
 from pydantic import BaseModel
 from sqlalchemy import update
 
@@ -150,7 +151,14 @@ def _resume(flow_run_id: UUID, step_key: str, decision: dict[str, Any]) -> None:
         if state is not None and state.is_paused() and state.state_details.pause_key == step_key:
             outcome = client.resume_flow_run(flow_run_id, run_input=decision)
             if outcome.status != SetStateStatus.ACCEPT:
-                raise FlowNotWaiting(f"resume refused: {outcome.details}")
+                # Prefect refuses a pause whose input schema was never stored (its server went
+                # down mid-suspend). The decision is in the inbox, where the replay reads it.
+                logger.warning("Resume of %s refused (%s): run again", flow_run_id, outcome.details)
+                _run_again(client, flow_run_id)
+            return
+        if state is not None and state.is_crashed():
+            # Its process or server died; a replay from the top reads the decision here.
+            _run_again(client, flow_run_id)
             return
         # Resuming any other pause would hand this decision to a different step, so only
         # accept the state when this step's input is already stored (an earlier resume won).
@@ -162,6 +170,11 @@ def _resume(flow_run_id: UUID, step_key: str, decision: dict[str, Any]) -> None:
         raise FlowNotWaiting(
             f"flow run is {state.name if state else 'unknown'}, not waiting on {step_key}"
         )
+
+
+def _run_again(client: Any, flow_run_id: UUID) -> None:
+    """Schedule the run to start over now, as a resume would: every finished step replays."""
+    client.set_flow_run_state(flow_run_id, Scheduled(name="Resuming"), force=True)
 
 
 def _input_stored(client: Any, flow_run_id: UUID, key: str) -> bool:

@@ -2,15 +2,18 @@
 
 import threading
 from datetime import datetime, timedelta
+from uuid import UUID
 
 import httpx
 import pytest
+from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
+from prefect.states import Crashed
 
 from db.base import utcnow
 from db.models import InboxTask, TaskState
 from db.session import transaction
-from launch.embedded import Stack
+from launch.embedded import Stack, eventually
 from tests.flows.test_complaint import new_complaint
 from tests.support.factories import complaint_task, person
 
@@ -74,6 +77,45 @@ def test_work_done_while_prefect_is_down_goes_on_when_it_returns(stack: Stack) -
     assert staff.ok("GET", f"/processes/{waiting['process_id']}")["state"] == "running"
     staff.open_task(process_id, "complaint.resolution")
     staff.open_task(waiting["process_id"], "complaint.first-response")
+
+
+def paused_run_of(task_id: int) -> UUID:
+    """Wait until the task's flow run is suspended on it; return the run's id."""
+    with transaction() as session:
+        task = session.get_one(InboxTask, task_id)
+        flow_run_id, step_key = UUID(task.flow_run_id), task.step_key
+
+    def paused() -> bool:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(flow_run_id).state
+        return bool(state and state.is_paused() and state.state_details.pause_key == step_key)
+
+    eventually(paused, f"the flow to suspend on {step_key}")
+    return flow_run_id
+
+
+@pytest.mark.parametrize("mishap", ["pause lost its input schema", "run crashed"])
+def test_a_run_left_unresumable_by_a_mishap_goes_on_from_the_stored_decision(
+    stack: Stack, mishap: str
+) -> None:
+    staff = stack.login("zhangmin")
+    process_id = new_complaint(staff)
+    task = staff.open_task(process_id, "complaint.first-response")
+    flow_run_id = paused_run_of(task["id"])
+    with get_client(sync_client=True) as client:
+        if mishap == "run crashed":
+            client.set_flow_run_state(flow_run_id, Crashed(), force=True)
+        else:  # as when the server stops between the pause and the schema's write
+            state = client.read_flow_run(flow_run_id).state
+            assert state is not None and state.state_details.run_input_keyset
+            schema_key = state.state_details.run_input_keyset["schema"]
+            client.delete_flow_run_input(flow_run_id, key=schema_key)
+
+    done = staff.complete(task["id"], {"response_note": "已电话联系"})
+
+    assert done["resumed"] is True
+    staff.open_task(process_id, "complaint.resolution")
+    assert history_kinds(stack, process_id).count("complaint_responded") == 1
 
 
 def run_sweep(stack: Stack, now: datetime | None = None) -> dict[str, int]:
