@@ -20,7 +20,11 @@ def site_calendars(session: Session, site_id: int | None) -> dict[str, WorkingCa
     book = calendar_book()
     if not book.by_site or site_id is None:
         return book.shared  # no site keeps its own: spare the lookup
-    return book.for_site(session.scalar(select(Site.code).where(Site.id == site_id)))
+    # A site's code never changes: looked up once per session, not once per task of a sweep.
+    codes: dict[int, str | None] = session.info.setdefault("site_codes", {})
+    if site_id not in codes:
+        codes[site_id] = session.scalar(select(Site.code).where(Site.id == site_id))
+    return book.for_site(codes[site_id])
 
 
 def process_calendar(session: Session, process_id: str, name: str) -> WorkingCalendar:

@@ -30,7 +30,7 @@ from db.models import (
     TrainingDay,
     User,
 )
-from domain.calendars import site_calendars
+from domain.calendars import process_calendar, site_calendars
 from domain.errors import FieldProblem, Forbidden, Invalid, NotFound
 from domain.events import record_event
 from domain.people import get_user, users_with_role
@@ -113,8 +113,7 @@ def hire_calendar(hire: NewHire) -> WorkingCalendar:
     """Return the working calendar of the hire's training days, as their site keeps it."""
     session = object_session(hire)
     assert session is not None, "a hire read outside a session"
-    site_id = session.scalar(select(Process.site_id).where(Process.id == hire.process_id))
-    return site_calendars(session, site_id)[hire_policy(hire).calendar]
+    return process_calendar(session, hire.process_id, hire_policy(hire).calendar)
 
 
 # --- registration --------------------------------------------------------------------------

@@ -23,14 +23,13 @@ from notify.digest import DigestReport, queue_daily_digests
 @task(name="queue-daily-digests", cache_policy=NO_CACHE)
 def queue_digests(now: datetime) -> DigestReport:
     """Return what was queued for which sites, and which sites were skipped and why."""
-    titles = STEP_TITLES
     with transaction() as session:
         return queue_daily_digests(
             session,
             now=now,
             settings=get_settings(),
             calendars=calendar_book(),
-            step_titles=titles,
+            step_titles=STEP_TITLES,
         )
 
 

@@ -457,10 +457,12 @@ class CalendarBook:
     ) -> None:
         self.shared = dict(shared)
         self.by_site = {site: dict(calendars) for site, calendars in by_site.items()}
+        # Merged once: every due date of a site's tasks asks for them.
+        self._at_site = {site: {**self.shared, **own} for site, own in self.by_site.items()}
 
     def for_site(self, site: str | None) -> dict[str, WorkingCalendar]:
         """Return the calendars that apply at `site` (its own versions over the shared ones)."""
-        return {**self.shared, **self.by_site.get(site or "", {})}
+        return self._at_site.get(site or "", self.shared)
 
 
 def _site_calendars(
