@@ -5,13 +5,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.idempotent import insert_ignoring_duplicates
 from db.models import Event
-
-# Dedup keys looked up per query: well inside every dialect's limit on bound parameters.
-_KEYS_PER_QUERY = 1_000
 
 
 def record_event(
@@ -61,38 +59,35 @@ def record_events(session: Session, events: Sequence[NewEvent]) -> list[NewEvent
     """Append `events` as `record_event` would one by one; return those appended, in order.
 
     An event whose dedup key is already recorded, or taken by an earlier one of `events`, is left
-    out. The keys are looked up together and the events inserted by one executemany on the table,
-    not as ORM objects: a caller with many events pays a few statements, not a query and flush each.
+    out. The events go in by one INSERT that skips taken keys and returns those it wrote, not as
+    ORM objects: a caller with many events pays one statement, not a query and flush each.
     """
-    keys = [event.dedup_key for event in events if event.dedup_key is not None]
-    taken: set[str] = set()
-    for start in range(0, len(keys), _KEYS_PER_QUERY):
-        chunk = keys[start : start + _KEYS_PER_QUERY]
-        taken.update(session.scalars(select(Event.dedup_key).where(Event.dedup_key.in_(chunk))))
-    appended = []
+    wanted, keys = [], set()
     for event in events:
-        if event.dedup_key is None:
-            appended.append(event)
-        elif event.dedup_key not in taken:
-            taken.add(event.dedup_key)
-            appended.append(event)
-    if appended:
-        session.execute(
-            insert(Event.__table__),
-            [
-                {
-                    "process_id": event.process_id,
-                    "kind": event.kind,
-                    "at": event.at,
-                    "actor_id": event.actor_id,
-                    "task_id": event.task_id,
-                    "data": event.data,
-                    "dedup_key": event.dedup_key,
-                }
-                for event in appended
-            ],
-        )
-    return appended
+        if event.dedup_key is None or event.dedup_key not in keys:
+            wanted.append(event)
+            keys.add(event.dedup_key)
+    if not wanted:
+        return []
+    written = session.scalars(
+        insert_ignoring_duplicates(session, Event.__table__, [Event.dedup_key]).returning(
+            Event.dedup_key
+        ),
+        [
+            {
+                "process_id": event.process_id,
+                "kind": event.kind,
+                "at": event.at,
+                "actor_id": event.actor_id,
+                "task_id": event.task_id,
+                "data": event.data,
+                "dedup_key": event.dedup_key,
+            }
+            for event in wanted
+        ],
+    )
+    taken_now = set(written)
+    return [e for e in wanted if e.dedup_key is None or e.dedup_key in taken_now]
 
 
 def history(session: Session, process_id: str) -> list[Event]:

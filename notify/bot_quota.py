@@ -6,16 +6,15 @@ conditional increment, so two senders on two machines never hand out more than t
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Insert, delete, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
+from db.idempotent import insert_ignoring_duplicates
 from db.models import BotSendWindow
 
 WINDOW = timedelta(minutes=1)
 # Windows older than this are of no further use and are removed.
 KEEP_WINDOWS_FOR = timedelta(hours=1)
-_INSERT_BY_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def window_start(now: datetime) -> datetime:
@@ -24,9 +23,8 @@ def window_start(now: datetime) -> datetime:
 
 
 def _ensure_window(session: Session, bot_name: str, start: datetime) -> None:
-    insert = _INSERT_BY_DIALECT[session.get_bind().dialect.name]
-    statement: Insert = insert(BotSendWindow).on_conflict_do_nothing(
-        index_elements=[BotSendWindow.bot_name, BotSendWindow.window_start]
+    statement = insert_ignoring_duplicates(
+        session, BotSendWindow, [BotSendWindow.bot_name, BotSendWindow.window_start]
     )
     session.execute(statement.values(bot_name=bot_name, window_start=start, sent=0))
 

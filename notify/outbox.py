@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy import Insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from config import Settings, get_settings
 from db.base import utcnow
+from db.idempotent import insert_ignoring_duplicates
 from db.models import (
     DeliveryState,
     GroupBot,
@@ -34,9 +34,6 @@ from notify.preferences import (
 )
 from notify.render import DEFAULT_LOCALE, NotificationChannel, render
 
-# The dialects whose INSERT ... ON CONFLICT DO NOTHING we use; both production and tests run them.
-_INSERT_BY_DIALECT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-
 
 def message_dedup_key(dedup_key: str, recipient_id: int, channel: str) -> str:
     """Return the outbox row key of one recipient and channel of the notification `dedup_key`."""
@@ -49,13 +46,8 @@ def bot_dedup_key(dedup_key: str, bot_name: str) -> str:
 
 
 def _insert_ignoring_duplicates(session: Session, *, orm: bool = True) -> Insert:
-    dialect = session.get_bind().dialect.name
-    try:
-        insert = _INSERT_BY_DIALECT[dialect]
-    except KeyError:
-        raise NotImplementedError(f"no idempotent outbox insert for dialect {dialect!r}") from None
     into = OutboxMessage if orm else OutboxMessage.__table__
-    return insert(into).on_conflict_do_nothing(index_elements=[OutboxMessage.dedup_key])
+    return insert_ignoring_duplicates(session, into, [OutboxMessage.dedup_key])
 
 
 def release_time(

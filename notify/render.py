@@ -21,6 +21,7 @@ from jinja2 import (
     TemplateNotFound,
     select_autoescape,
 )
+from jinja2.runtime import Context
 
 from config.settings import TEMPLATES_DIR
 from i18n import gettext_for
@@ -138,9 +139,12 @@ def _template(event: NotificationEvent, family: str, suffix: str, locale: str) -
 def _blocks(template: Template, context: Mapping[str, Any]) -> tuple[str, str]:
     block_context = template.new_context(dict(context))
     subject = "".join(template.blocks["subject"](block_context))
-    body = "".join(template.blocks["body"](block_context))
     # A line break in a subject would let a value forge mail headers; fold all whitespace.
-    return " ".join(subject.split())[:MAX_SUBJECT_CHARS], body.strip() + "\n"
+    return " ".join(subject.split())[:MAX_SUBJECT_CHARS], _body(template, block_context)
+
+
+def _body(template: Template, block_context: Context) -> str:
+    return "".join(template.blocks["body"](block_context)).strip() + "\n"
 
 
 def _optional_template(
@@ -173,5 +177,6 @@ def render(
     if family == EMAIL_FAMILY:
         html = _optional_template(kind, EMAIL_FAMILY, HTML_SUFFIX, resolved)
         if html is not None:
-            body_html = _blocks(html, full_context)[1]
+            # Only the body: the subject is the plain-text template's.
+            body_html = _body(html, html.new_context(full_context))
     return RenderedMessage(subject=subject, body=body, body_html=body_html)

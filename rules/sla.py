@@ -76,7 +76,11 @@ class TierRole(StrEnum):
     @property
     def rank(self) -> int:
         """Return the tier's height in the chain (staff is 0)."""
-        return list(TierRole).index(self)
+        return _TIER_RANKS[self]
+
+
+# Looked up for every tier of every clock a sweep judges: built once, not by listing the enum.
+_TIER_RANKS = {tier: rank for rank, tier in enumerate(TierRole)}
 
 
 class Urgency(StrEnum):
