@@ -2,12 +2,13 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from config import get_settings
 from db.models import Complaint, InboxTask, Process, Role, TaskState, User
 from domain.errors import Conflict, Forbidden, Invalid
 from domain.events import record_event
@@ -370,6 +371,7 @@ def complete(
             result=result,
             completed_by_id=user.id,
             completed_at=now,
+            resume_retry_at=now + resume_retry_after(),
             assignee_id=task.assignee_id or user.id,
         )
     ).rowcount
@@ -388,17 +390,29 @@ def complete(
     return task
 
 
-def unresumed_tasks(session: Session, completed_before: datetime, limit: int = 100) -> list[int]:
-    """Return ids of completed tasks whose flow run was not told yet, oldest first."""
+def resume_retry_after() -> timedelta:
+    """Return how long after a completion (or a failed hand-back) the sweep hands it back.
+
+    Long enough that the sweep never races the inbox's own immediate hand-back.
+    """
+    return timedelta(seconds=get_settings().resume_retry_after_seconds)
+
+
+def unresumed_tasks(session: Session, now: datetime, limit: int = 100) -> list[int]:
+    """Return ids of completed tasks whose flow run was not told yet and that are due a try.
+
+    The longest-waiting first; a task tried again is due later, so a few tasks that keep
+    failing never keep the others from their turn.
+    """
     return list(
         session.scalars(
             select(InboxTask.id)
             .where(
                 InboxTask.state == TaskState.DONE,
                 InboxTask.resumed_at.is_(None),
-                InboxTask.completed_at <= completed_before,
+                InboxTask.resume_retry_at <= now,
             )
-            .order_by(InboxTask.completed_at)
+            .order_by(InboxTask.resume_retry_at)
             .limit(limit)
         )
     )

@@ -13,6 +13,8 @@ before the flow reached it is simply read, and nobody waits on someone else's la
 
 import logging
 import time
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -30,7 +32,7 @@ from sqlalchemy import update
 from db.base import utcnow
 from db.models import InboxTask, TaskState
 from db.session import transaction
-from domain.inbox import open_task
+from domain.inbox import open_task, resume_retry_after
 from domain.steps import HumanRequest, HumanStep
 from tasks.replay import REPLAY_SAFE
 
@@ -45,6 +47,24 @@ class FlowNotWaiting(RuntimeError):
 class FlowWaitingElsewhere(FlowNotWaiting):
     """The flow run waits on another step; it reads this decision when it gets here."""
 
+
+class HandBack(StrEnum):
+    """What became of a completed task's decision when it was handed back to its flow run."""
+
+    RESUMED = "resumed"  # the run waited on this step and goes on (or starts over to read it)
+    AHEAD = "ahead"  # the run waits on an earlier step and reads the decision when it gets here
+    RETRY = "retry"  # Prefect could not take it now: the sweep tries again
+
+    @property
+    def settled(self) -> bool:
+        """Whether the decision is in the flow's hands, as far as the person is concerned."""
+        return self is not HandBack.RETRY
+
+
+# A completion made ahead of its step needs no hand-back (the flow reads the inbox when it gets
+# there), but the sweep looks again now and then in case the run was lost meanwhile. Without the
+# pause, each such task cost a Prefect read every minute and crowded out genuine retries.
+AHEAD_RECHECK = timedelta(minutes=10)
 
 # How long a person's completion waits for its flow run to finish suspending before leaving the
 # resume to the sweep. The sweep itself does not wait: it comes back next minute anyway, and a
@@ -103,27 +123,31 @@ def _decision_taken(task_id: int) -> dict[str, Any] | None:
         return task_row.result or {}
 
 
-def hand_back(task_id: int, settle_seconds: float = SUSPEND_SETTLE_SECONDS) -> bool:
-    """Resume the flow run waiting on a completed task; return whether it is resumed now.
+def hand_back(
+    task_id: int, settle_seconds: float = SUSPEND_SETTLE_SECONDS, now: datetime | None = None
+) -> HandBack:
+    """Resume the flow run waiting on a completed task; return what became of the decision.
 
     A failure (Prefect server down) is recorded on the task, and the sweep calls this again.
     """
+    now = now or utcnow()
     with transaction() as session:
         task_row = session.get_one(InboxTask, task_id)
         if task_row.resumed_at is not None:
-            return True
+            return HandBack.RESUMED
         flow_run_id, step_key, decision = task_row.flow_run_id, task_row.step_key, task_row.result
     try:
         _resume_when_waiting(UUID(flow_run_id), step_key, decision or {}, settle_seconds)
     except FlowWaitingElsewhere:
-        # Stored is enough: the flow reads the decision when it reaches the step.
-        return True
+        _record(task_id, resumed_at=None, error=None, retry_at=now + AHEAD_RECHECK)
+        return HandBack.AHEAD
     except RETRYABLE_PREFECT_FAILURES as exc:
         logger.warning("Could not resume flow run %s for task %s: %s", flow_run_id, task_id, exc)
-        _record(task_id, resumed=False, error=f"{type(exc).__name__}: {exc}"[:500])
-        return False
-    _record(task_id, resumed=True, error=None)
-    return True
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        _record(task_id, resumed_at=None, error=error, retry_at=now + resume_retry_after())
+        return HandBack.RETRY
+    _record(task_id, resumed_at=now, error=None, retry_at=None)
+    return HandBack.RESUMED
 
 
 def _resume_when_waiting(
@@ -191,11 +215,13 @@ def _input_stored(client: Any, flow_run_id: UUID, key: str) -> bool:
     return True
 
 
-def _record(task_id: int, *, resumed: bool, error: str | None) -> None:
+def _record(
+    task_id: int, *, resumed_at: datetime | None, error: str | None, retry_at: datetime | None
+) -> None:
     # Never undo a hand-over that the flow (await_human) recorded meanwhile.
     with transaction() as session:
         session.execute(
             update(InboxTask)
             .where(InboxTask.id == task_id, InboxTask.resumed_at.is_(None))
-            .values(resumed_at=utcnow() if resumed else None, resume_error=error)
+            .values(resumed_at=resumed_at, resume_error=error, resume_retry_at=retry_at)
         )

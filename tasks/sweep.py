@@ -1,16 +1,15 @@
 """The sweep's tasks: SLA clocks, tasks that open today, and recovery of missed hand-offs."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from prefect import task
 
-from config import get_settings
 from db.models import InboxTask
 from db.session import transaction
 from domain import sla, substitutes
 from domain.inbox import announce, unresumed_tasks
 from flows.catalog import STEPS
-from tasks.human import hand_back
+from tasks.human import HandBack, hand_back
 from tasks.process_runs import start_process_run, unstarted_processes
 
 # Rows taken per query; the sweep loops until nothing is left for this tick.
@@ -68,10 +67,10 @@ def announce_available_tasks(now: datetime) -> int:
 @task(name="resume-completed-tasks")
 def resume_completed_tasks(now: datetime) -> int:
     """Resume flow runs whose completed task was not handed back (server was down); count them."""
-    grace = timedelta(seconds=get_settings().resume_retry_after_seconds)
     with transaction() as session:
-        task_ids = unresumed_tasks(session, completed_before=now - grace)
-    return sum(hand_back(task_id, settle_seconds=0) for task_id in task_ids)
+        task_ids = unresumed_tasks(session, now)
+    outcomes = [hand_back(task_id, settle_seconds=0, now=now) for task_id in task_ids]
+    return outcomes.count(HandBack.RESUMED)
 
 
 @task(name="start-pending-processes")

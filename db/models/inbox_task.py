@@ -38,11 +38,12 @@ class InboxTask(Base):
             postgresql_where=text("state = 'open' AND announced_at IS NULL"),
             sqlite_where=text("state = 'open' AND announced_at IS NULL"),
         ),
-        # Completed but not yet handed back to the flow: the sweep's resume retry reads this.
+        # Completed but not yet handed back to the flow: the sweep's resume retry reads this,
+        # those due a try first (migration 0010).
         Index(
             "ix_inbox_task_unresumed",
             "state",
-            "completed_at",
+            "resume_retry_at",
             postgresql_where=text("state = 'done' AND resumed_at IS NULL"),
             sqlite_where=text("state = 'done' AND resumed_at IS NULL"),
         ),
@@ -69,6 +70,8 @@ class InboxTask(Base):
     completed_at: Mapped[datetime | None]
     resumed_at: Mapped[datetime | None]
     resume_error: Mapped[str | None] = mapped_column(String(500))
+    # When the sweep next tries to hand the completion back, while it is not resumed.
+    resume_retry_at: Mapped[datetime | None]
     announced_at: Mapped[datetime | None]
 
     # The SLA clock (see rules/sla.py): which ladder and target set the due time, since when,

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from db.models import User
 from db.session import transaction
@@ -49,6 +50,19 @@ async def check_csrf(request: Request) -> None:
         sent = value if isinstance(value, str) else None
     if not expected or not sent or not secrets.compare_digest(expected, sent):
         raise Forbidden("The form has expired; reload the page and try again")
+
+
+async def submitted_form(request: Request) -> FormData:
+    """Return the posted form, read here so that the route itself can be a plain function.
+
+    FastAPI runs plain routes in its thread pool. An async route that writes to the database and
+    hands a decision to Prefect (waiting up to seconds for the flow to pause) would hold up every
+    other person's request on the event loop meanwhile.
+    """
+    return await request.form()
+
+
+SubmittedForm = Annotated[FormData, Depends(submitted_form)]
 
 
 def current_web_user(request: Request, clock: ClockDep) -> User:

@@ -14,6 +14,7 @@ from db.base import utcnow
 from db.models import InboxTask, TaskState
 from db.session import transaction
 from launch.embedded import Stack, eventually
+from tasks.human import AHEAD_RECHECK
 from tests.flows.test_complaint import new_complaint
 from tests.support.factories import complaint_task, person
 
@@ -134,6 +135,7 @@ def test_a_completion_whose_flow_run_prefect_lost_is_reported_and_the_sweep_goes
     with transaction() as session:
         orphan = complaint_task(session, utcnow())  # a flow run id Prefect never saw
         orphan.state, orphan.completed_at = TaskState.DONE, utcnow()
+        orphan.resume_retry_at = orphan.completed_at
         orphan.result = {"response_note": "已联系"}
         session.flush()
         orphan_id = orphan.id
@@ -145,6 +147,48 @@ def test_a_completion_whose_flow_run_prefect_lost_is_reported_and_the_sweep_goes
         orphan = session.get_one(InboxTask, orphan_id)
         assert orphan.resumed_at is None
         assert orphan.resume_error is not None and "ObjectNotFound" in orphan.resume_error
+
+
+def test_a_completion_made_ahead_of_its_step_waits_for_the_flow_instead_of_every_sweep(
+    stack: Stack,
+) -> None:
+    staff = stack.login("zhangmin")
+    process_id = new_complaint(staff)
+    current = staff.open_task(process_id, "complaint.first-response")
+    paused_run_of(current["id"])
+    with transaction() as session:  # a later step opened ahead, as a plan's session records are
+        waited_on = session.get_one(InboxTask, current["id"])
+        ahead = InboxTask(
+            process_id=process_id, flow_run_id=waited_on.flow_run_id, step_key="follow-up-1",
+            step=waited_on.step, site_id=waited_on.site_id, assignee_id=waited_on.assignee_id,
+            owner_of_record_id=waited_on.owner_of_record_id, context=waited_on.context,
+        )  # fmt: skip
+        session.add(ahead)
+        session.flush()
+        ahead_id = ahead.id
+
+    before = utcnow()
+    done = staff.complete(ahead_id, {"response_note": "提前记录"})
+
+    assert done["resumed"] is True  # stored is enough: the flow reads it when it gets there
+    with transaction() as session:
+        row = session.get_one(InboxTask, ahead_id)
+        assert row.resumed_at is None and row.resume_error is None
+        assert row.resume_retry_at is not None
+        retry_at = row.resume_retry_at
+    assert before + AHEAD_RECHECK <= retry_at <= utcnow() + AHEAD_RECHECK
+    # The minute's sweep leaves it alone (no Prefect read) and does not count it as resumed.
+    assert run_sweep(stack)["resumed"] == 0
+    with transaction() as session:
+        assert session.get_one(InboxTask, ahead_id).resume_retry_at == retry_at
+    # When it is due again it is looked at once more, and still left for the flow.
+    looked_at = retry_at + timedelta(seconds=1)
+    assert run_sweep(stack, looked_at)["resumed"] == 0
+    with transaction() as session:
+        assert session.get_one(InboxTask, ahead_id).resume_retry_at == looked_at + AHEAD_RECHECK
+    # The step the flow waits on is untouched: its own completion goes on as ever.
+    assert staff.complete(current["id"], {"response_note": "已电话联系"})["resumed"] is True
+    staff.open_task(process_id, "complaint.resolution")
 
 
 def test_complaint_left_alone_climbs_to_the_shift_lead(stack: Stack) -> None:

@@ -2,12 +2,13 @@
 
 import re
 
+import httpx
 from fastapi.testclient import TestClient
 
 from launch.demo import DEMO_PASSWORD
 
 
-def csrf_of(client: TestClient, path: str) -> str:
+def csrf_of(client: httpx.Client, path: str) -> str:
     """Return the CSRF token of the form on the page at `path`."""
     page = client.get(path)
     found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)

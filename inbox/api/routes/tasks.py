@@ -93,7 +93,7 @@ def complete(
         task = inbox.complete(session, actor, task_id, decision, STEPS, clock())
     # After the commit, never inside it: a second submit meets the committed "done" and gets
     # 409, and a failed resume leaves the decision safely stored for the sweep to retry.
-    resumed = hand_back(task_id)
+    resumed = hand_back(task_id, now=clock()).settled
     with transaction() as session:
         task = task_access.get_task(session, session.get_one(User, user.id), task_id)
         return CompletionPublic(task=task_public(task, request_locale(request)), resumed=resumed)

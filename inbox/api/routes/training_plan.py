@@ -227,6 +227,6 @@ def submit_plan(
         inbox.complete(session, actor, task.id, document.model_dump(mode="json"), STEPS, clock())
         task_id = task.id
     # After the commit, as the inbox does: a failed resume is retried by the sweep.
-    hand_back(task_id)
+    hand_back(task_id, now=clock())
     with transaction() as session:
         return plan_public(session, plans.get_plan(session, process_id))

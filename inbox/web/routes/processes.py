@@ -18,7 +18,7 @@ from inbox.api.deps import ClockDep
 from inbox.intake import INTAKES, start_process
 from inbox.web.form_fields import errors_by_path, form_fields, parse_submission
 from inbox.web.rendering import page_locale, render
-from inbox.web.session import CsrfChecked, WebUser, acting_user
+from inbox.web.session import CsrfChecked, SubmittedForm, WebUser, acting_user
 from tasks.process_runs import process_run_url
 
 router = APIRouter(include_in_schema=False)
@@ -55,11 +55,11 @@ def start_form(kind: ProcessKind, request: Request, user: WebUser) -> HTMLRespon
 
 
 @router.post("/start/{kind}", dependencies=[CsrfChecked])
-async def start(kind: ProcessKind, request: Request, user: WebUser, clock: ClockDep) -> Response:
+def start(
+    kind: ProcessKind, request: Request, user: WebUser, clock: ClockDep, submitted: SubmittedForm
+) -> Response:
     """Record the process; refused input comes back as typed, with each field's error."""
-    payload = parse_submission(
-        INTAKES[kind].form, await request.form(), ZoneInfo(user.site.timezone)
-    )
+    payload = parse_submission(INTAKES[kind].form, submitted, ZoneInfo(user.site.timezone))
     try:
         process = start_process(kind, user.id, validate_form(INTAKES[kind].form, payload), clock())
     except Invalid as refusal:

@@ -20,7 +20,7 @@ from i18n import gettext_for
 from inbox.api.deps import ClockDep
 from inbox.web.form_fields import errors_by_path, form_fields, list_row_forms, parse_submission
 from inbox.web.rendering import countdown, page_locale, render
-from inbox.web.session import CsrfChecked, WebUser, acting_user
+from inbox.web.session import CsrfChecked, SubmittedForm, WebUser, acting_user
 from notify.links import InvalidTaskLink, verify_link
 from rules.sla import PauseReason
 from tasks.human import hand_back
@@ -126,9 +126,10 @@ def show_task(task_id: int, request: Request, user: WebUser, clock: ClockDep) ->
 
 
 @router.post("/tasks/{task_id}/complete", dependencies=[CsrfChecked])
-async def complete_task(task_id: int, request: Request, user: WebUser, clock: ClockDep) -> Response:
+def complete_task(
+    task_id: int, request: Request, user: WebUser, clock: ClockDep, submitted: SubmittedForm
+) -> Response:
     """Submit the step's form; refused input comes back with every field as it was typed."""
-    submitted = await request.form()
     with transaction() as session:
         task = task_access.get_task(session, acting_user(session, user), task_id)
         payload = parse_submission(STEPS[task.step].form, submitted, ZoneInfo(user.site.timezone))
@@ -149,7 +150,7 @@ async def complete_task(task_id: int, request: Request, user: WebUser, clock: Cl
                 status_code=refusal.status,
             )
     # After the commit: a second submit meets "done" (409), and a failed resume is retried.
-    resumed = hand_back(task_id)
+    resumed = hand_back(task_id, now=clock()).settled
     request.session["flash"] = {"completed": task_id, "resumed": resumed}
     return RedirectResponse("/inbox", status_code=303)
 
@@ -221,13 +222,13 @@ def comment_on_task(
 
 
 @router.post("/tasks/{task_id}/attachments", dependencies=[CsrfChecked])
-async def attach_file(
+def attach_file(
     task_id: int, user: WebUser, clock: ClockDep, file: Annotated[UploadFile, File()]
 ) -> RedirectResponse:
     """Attach a photo or document; too large or of a refused type gets a clear error."""
     settings = get_settings()
     # One byte more than the limit is enough to know the file is too large.
-    data = await file.read(settings.attachment_max_bytes + 1)
+    data = file.file.read(settings.attachment_max_bytes + 1)
     with transaction() as session:
         attachments.store_attachment(
             session,
