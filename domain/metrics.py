@@ -54,10 +54,11 @@ from db.models import (
     User,
 )
 from db.models.people import MANAGING_ROLES
-from domain.calendars import calendar_book
+from domain.calendars import site_calendars
 from domain.errors import Forbidden, Invalid, NotFound
 from domain.onboarding import EXAM_SCORED, current_policy
 from forms.complaint import POOR_RATING_MAX
+from rules.calendar import WorkingCalendar
 from rules.sla import TierRole
 from rules.training_plan import load_policy as load_plan_policy
 
@@ -1103,9 +1104,8 @@ class _PlanDeadlines:
     approved_at: datetime | None
 
 
-def _deadline_instant(day: date) -> datetime:
+def _deadline_instant(day: date, calendar: WorkingCalendar) -> datetime:
     """Return when a plan deadline of `day` passes: the end of service on the plan calendar."""
-    calendar = calendar_book().shared[load_plan_policy().calendar]
     if calendar.is_working_day(day):
         return calendar.end_of_service(day)
     # The rules move deadlines to working days; a calendar edited since ends it at midnight.
@@ -1118,6 +1118,7 @@ def _plans(session: Session, window: Window) -> list[_PlanDeadlines]:
     plans = session.execute(
         select(
             started.process_id,
+            Process.site_id,
             started.data["draft_due_on"].as_string(),
             started.data["approval_due_on"].as_string(),
         )
@@ -1143,16 +1144,21 @@ def _plans(session: Session, window: Window) -> list[_PlanDeadlines]:
             .group_by(milestone.process_id, milestone.kind)
         ).all()
     }
-    return [
-        _PlanDeadlines(
-            process_id=process_id,
-            draft_due=_deadline_instant(date.fromisoformat(draft_due)),
-            approval_due=_deadline_instant(date.fromisoformat(approval_due)),
-            submitted_at=firsts.get((process_id, PLAN_SUBMITTED)),
-            approved_at=firsts.get((process_id, PLAN_APPROVED)),
+    plan_calendar = load_plan_policy().calendar
+    deadlines = []
+    for process_id, site_id, draft_due, approval_due in plans:
+        # The site's own version of the plan calendar, as the plan's deadlines were set on it.
+        calendar = site_calendars(session, site_id)[plan_calendar]
+        deadlines.append(
+            _PlanDeadlines(
+                process_id=process_id,
+                draft_due=_deadline_instant(date.fromisoformat(draft_due), calendar),
+                approval_due=_deadline_instant(date.fromisoformat(approval_due), calendar),
+                submitted_at=firsts.get((process_id, PLAN_SUBMITTED)),
+                approved_at=firsts.get((process_id, PLAN_APPROVED)),
+            )
         )
-        for process_id, draft_due, approval_due in plans
-    ]
+    return deadlines
 
 
 def _judge(done_at: datetime | None, due: datetime, as_of: datetime) -> int:

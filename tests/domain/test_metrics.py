@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import domain.calendars
 from db.models import (
     Event,
     InboxTask,
@@ -54,6 +55,7 @@ from domain.metrics import (
     weeks_of,
 )
 from flows.complaint import FIRST_RESPONSE
+from rules.calendar import CalendarBook, SiteCalendarChange, load_calendars, site_version
 from tests.support.factories import complaint_task
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -688,3 +690,30 @@ def test_only_managing_roles_read_and_only_their_site(session: Session, history:
         require_site(session, lead, history.site_b)
     every_site = list(session.scalars(select(Site.id).order_by(Site.id)))
     assert require_site(session, quality, history.site_b) == every_site
+
+
+def test_plan_deadlines_are_judged_on_the_sites_own_plan_calendar(
+    session: Session, history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # P2's draft, due Mar 10, comes in at 20:00 that day: after the shared day shift's 17:30.
+    session.add(
+        Event(process_id=history.plans["P2"], kind="training_plan_submitted",
+              at=at(3, 10, 20), data={"version": 1})
+    )  # fmt: skip
+    session.flush()
+    late = dashboard_figures(session, history.site_a, MARCH, AFTER_MARCH, [history.site_a])
+    assert late.training_plans.submission.on_time == 1  # P1 only
+
+    # Site A's supervisors work until 21:00 on its version of the plan calendar.
+    shared = load_calendars()
+    evenings = SiteCalendarChange.model_validate(
+        {"service_hours": {"on_working_days": [{"start": "08:30", "end": "21:00"}],
+                           "on_rest_days": []}}
+    )  # fmt: skip
+    site_a = session.get_one(Site, history.site_a)
+    own = site_version(shared["day_shift"], site_a.code, evenings)
+    book = CalendarBook(shared, {site_a.code: {"day_shift": own}})
+    monkeypatch.setattr(domain.calendars, "calendar_book", lambda: book)
+
+    judged = dashboard_figures(session, history.site_a, MARCH, AFTER_MARCH, [history.site_a])
+    assert judged.training_plans.submission.on_time == 2  # P1, and P2 before 21:00
