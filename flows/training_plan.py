@@ -107,12 +107,11 @@ def supervisor_request(
     )
 
 
-def session_request(process_id: str, session_id: int) -> HumanRequest:
+def session_request(case: PlanCase, session_id: int) -> HumanRequest:
     """Return the trainer's request to record a session, open from the session's start."""
-    brief = load_session(process_id, session_id)
-    case = load_plan(process_id)
+    brief = load_session(case.process_id, session_id)
     return HumanRequest(
-        process_id=process_id,
+        process_id=case.process_id,
         key=f"session-{session_id}",
         site_id=case.site_id,
         assignee_id=brief.trainer_id,
@@ -193,11 +192,13 @@ def training_plan(process_id: str) -> str:
 
     # Every session's record opens at once (each shows from its start), so one trainer's late
     # record holds up nobody else's; the assessment waits for them all.
-    for session_id in session_ids:
-        open_human(RECORD_SESSION, session_request(process_id, session_id))
-    for session_id in session_ids:
-        record = await_human(RECORD_SESSION, session_request(process_id, session_id))
-        record_attendance(process_id, session_id, record, f"session-{session_id}")
+    case = load_plan(process_id)
+    requests = [session_request(case, session_id) for session_id in session_ids]
+    for request in requests:
+        open_human(RECORD_SESSION, request)
+    for session_id, request in zip(session_ids, requests, strict=True):
+        record = await_human(RECORD_SESSION, request)
+        record_attendance(process_id, session_id, record, request.key)
     begin_assessment(process_id)
 
     case = load_plan(process_id)
