@@ -15,7 +15,7 @@ from db.base import utcnow
 from db.models import Process, Site, User
 from db.session import transaction
 from domain import training_plan as plans
-from domain.calendars import process_calendar
+from domain.calendars import process_calendar, site_calendars
 from domain.training_plan import SubmittedVersion
 from forms.training_plan import (
     AnalysisDecision,
@@ -30,7 +30,6 @@ from rules.training_plan import (
     load_policy,
     next_period,
     plan_deadlines,
-    policy_calendar,
     start_of_service,
     working_days_after,
 )
@@ -234,20 +233,21 @@ def close_plan(process_id: str) -> None:
 def open_due_plans(kind: PlanKind, today: date) -> list[str]:
     """Open next period's plan at every site whose drafting opens by `today`; return processes.
 
-    Runs on working days only, from the opening day until the approval deadline, so a missed
-    run (server down on the day) still opens the plan the next working day.
+    Opens on the site's working days only, from the opening day until the approval deadline, so
+    a missed run (server down on the day) still opens the plan the next working day.
     """
     policy = load_policy()
-    calendar = policy_calendar(policy)
-    if not calendar.is_working_day(today):
-        return []
     period = next_period(kind, today)
-    deadlines = plan_deadlines(policy, calendar, period)
-    if not deadlines.opens_on <= today <= deadlines.approval_due_on:
-        return []
     opened = []
     with transaction() as session:
-        for site_id in session.scalars(select(Site.id).order_by(Site.id)):
+        for site_id in session.scalars(select(Site.id).order_by(Site.id)).all():
+            # Each site's own version of the plan calendar sets its working days and deadlines.
+            calendar = site_calendars(session, site_id)[policy.calendar]
+            deadlines = plan_deadlines(policy, calendar, period)
+            if not calendar.is_working_day(today) or not (
+                deadlines.opens_on <= today <= deadlines.approval_due_on
+            ):
+                continue
             process = plans.open_scheduled_plan(session, site_id, period, policy, utcnow())
             if process is not None:
                 opened.append(process.id)

@@ -11,16 +11,20 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import domain.calendars
 from db.models import (
     Event,
     InboxTask,
     OutboxMessage,
+    Process,
     Role,
+    Site,
     TrainingPlanDecision,
     User,
     UserRole,
 )
 from db.models.training_plan import DecisionOutcome, PlanState
+from db.session import transaction
 from domain import inbox
 from domain import training_plan as plans
 from domain.errors import Conflict, Forbidden, Invalid
@@ -35,7 +39,9 @@ from forms.training_plan import (
     PlanDocument,
     TrainingPlanCreate,
 )
+from launch.demo import DEMO_SITE_CODE
 from notify.render import render
+from rules.calendar import CalendarBook, SiteCalendarChange, load_calendars, site_version
 from rules.training_plan import (
     Cadence,
     PlanKind,
@@ -439,3 +445,30 @@ def test_kickoff_opens_the_plan_on_its_working_day_once(demo_org: None) -> None:
     opened = open_due_plans.fn(PlanKind.ANNUAL, opens_on)
     assert opened  # at least the demo site, which has a supervisor
     assert open_due_plans.fn(PlanKind.ANNUAL, opens_on) == []
+
+
+def test_kickoff_opens_each_sites_plan_on_its_own_working_days(
+    demo_org: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tasks.training_plan import open_due_plans
+
+    period = plan_period(PlanKind.ANNUAL, 2034)
+    opens_on = plan_deadlines(POLICY, CALENDAR, period).opens_on
+    # The demo site closes on the day drafting opens everywhere else.
+    shared = load_calendars()
+    closed = SiteCalendarChange.model_validate(
+        {"site_overrides": {opens_on.year: {"closures": [opens_on.isoformat()]}}}
+    )
+    own = site_version(shared[POLICY.calendar], DEMO_SITE_CODE, closed)
+    book = CalendarBook(shared, {DEMO_SITE_CODE: {POLICY.calendar: own}})
+    monkeypatch.setattr(domain.calendars, "calendar_book", lambda: book)
+
+    def sites_opened(day: date) -> set[str]:
+        opened = open_due_plans.fn(PlanKind.ANNUAL, day)
+        with transaction() as session:
+            return set(
+                session.scalars(select(Site.code).join(Process).where(Process.id.in_(opened)))
+            )
+
+    assert DEMO_SITE_CODE not in sites_opened(opens_on)
+    assert DEMO_SITE_CODE in sites_opened(own.nth_working_day(opens_on, 1))
