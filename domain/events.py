@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Insert, Table, select
 from sqlalchemy.orm import Session
 
 from db.idempotent import insert_ignoring_duplicates
@@ -23,23 +23,13 @@ def record_event(
     data: dict[str, Any] | None = None,
     dedup_key: str | None = None,
 ) -> Event | None:
-    """Append an event; with a `dedup_key` already recorded, append nothing and return None."""
-    if dedup_key is not None and session.scalar(
-        select(Event.id).where(Event.dedup_key == dedup_key)
-    ):
-        return None
-    event = Event(
-        process_id=process_id,
-        kind=kind,
-        at=at,
-        actor_id=actor_id,
-        task_id=task_id,
-        data=data or {},
-        dedup_key=dedup_key,
-    )
-    session.add(event)
-    session.flush()
-    return event
+    """Append an event; with a `dedup_key` already recorded, append nothing and return None.
+
+    One INSERT that skips a taken key, as `record_events` does for many: a concurrent writer of
+    the same key makes this one wait and return None instead of failing its transaction.
+    """
+    event = NewEvent(process_id, kind, at, actor_id, task_id, data or {}, dedup_key)
+    return session.scalar(_insert(session, Event).values(_columns(event)).returning(Event))
 
 
 @dataclass(frozen=True)
@@ -59,8 +49,8 @@ def record_events(session: Session, events: Sequence[NewEvent]) -> list[NewEvent
     """Append `events` as `record_event` would one by one; return those appended, in order.
 
     An event whose dedup key is already recorded, or taken by an earlier one of `events`, is left
-    out. The events go in by one INSERT that skips taken keys and returns those it wrote, not as
-    ORM objects: a caller with many events pays one statement, not a query and flush each.
+    out. The events go in by one INSERT that skips taken keys and returns those it wrote, on the
+    table rather than as ORM objects: a caller with many events pays one statement.
     """
     wanted, keys = [], set()
     for event in events:
@@ -70,24 +60,27 @@ def record_events(session: Session, events: Sequence[NewEvent]) -> list[NewEvent
     if not wanted:
         return []
     written = session.scalars(
-        insert_ignoring_duplicates(session, Event.__table__, [Event.dedup_key]).returning(
-            Event.dedup_key
-        ),
-        [
-            {
-                "process_id": event.process_id,
-                "kind": event.kind,
-                "at": event.at,
-                "actor_id": event.actor_id,
-                "task_id": event.task_id,
-                "data": event.data,
-                "dedup_key": event.dedup_key,
-            }
-            for event in wanted
-        ],
+        _insert(session, Event.__table__).returning(Event.dedup_key),
+        [_columns(event) for event in wanted],
     )
     taken_now = set(written)
     return [e for e in wanted if e.dedup_key is None or e.dedup_key in taken_now]
+
+
+def _insert(session: Session, into: type[Event] | Table) -> Insert:
+    return insert_ignoring_duplicates(session, into, [Event.dedup_key])
+
+
+def _columns(event: NewEvent) -> dict[str, Any]:
+    return {
+        "process_id": event.process_id,
+        "kind": event.kind,
+        "at": event.at,
+        "actor_id": event.actor_id,
+        "task_id": event.task_id,
+        "data": event.data,
+        "dedup_key": event.dedup_key,
+    }
 
 
 def history(session: Session, process_id: str) -> list[Event]:
