@@ -11,6 +11,7 @@ import domain.calendars
 from db.models import Event, InboxTask, OutboxMessage
 from domain import sla
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.inbox import announce
 from flows.catalog import STEPS
 from flows.complaint import RESOLUTION
 from launch.demo import DEMO_SITE_CODE
@@ -163,3 +164,20 @@ def test_a_sites_own_closure_moves_the_due_time_of_its_complaints(
     # The demo site closes on Friday 20th: its cases get one working day more.
     own_due = complaint_task(session, received, urgency="general", step=RESOLUTION).due_at
     assert own_due == at("2026-11-26 17:30")
+
+
+def test_a_task_that_opens_later_is_announced_once_it_opens(session: Session) -> None:
+    received, opens = at("2026-09-01 10:00"), at("2026-09-02 08:30")
+    task = complaint_task(session, received, available_from=opens)
+    assert task.announced_at is None
+    assert outbox_for(session, task, "zhangmin", "task_assigned") == 0
+
+    def waiting(now: datetime) -> bool:
+        return task.id in sla.unannounced_tasks(session, now, limit=10_000)
+
+    assert not waiting(opens - timedelta(minutes=1))  # not open yet: nobody is told
+    assert waiting(opens)
+    announce(session, task, STEPS[task.step], opens)
+    assert task.announced_at == opens
+    assert outbox_for(session, task, "zhangmin", "task_assigned") > 0
+    assert not waiting(opens + timedelta(minutes=1))  # told once: the next sweep passes it by

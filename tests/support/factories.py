@@ -33,6 +33,7 @@ def complaint_task(
     step: HumanStep[Any] = FIRST_RESPONSE,
     by: str = "zhangmin",
     opened_at: datetime | None = None,
+    available_from: datetime | None = None,
 ) -> InboxTask:
     """Record a complaint received at `received_at` and open its first step, clock running."""
     staff = person(session, by)
@@ -54,6 +55,7 @@ def complaint_task(
         owner_of_record_id=staff.id,
         sla_ladder=ladder_key("complaint", category, urgency),
         sla_started_at=received_at,
+        available_from=available_from,
     )
     return open_task(session, step, request, str(uuid.uuid4()), opened_at or received_at)
 

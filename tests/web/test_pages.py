@@ -8,7 +8,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from db.base import utcnow
-from db.models import ApiToken, InboxTask, OutboxMessage, TaskAttachment, TaskComment, User
+from db.models import (
+    ApiToken,
+    Event,
+    InboxTask,
+    OutboxMessage,
+    TaskAttachment,
+    TaskComment,
+    TaskPause,
+    User,
+)
 from db.session import transaction
 from domain.people import LOCKOUT
 from launch.demo import DEMO_PASSWORD
@@ -204,3 +213,33 @@ def test_news_of_a_case_links_to_its_page_which_the_recipient_may_then_see(app: 
     assert link is not None and "/t/" in link
     opened = engineer.get("/t/" + link.split("/t/", 1)[1])
     assert opened.status_code == 200 and opened.url.path == f"/processes/{process_id}"
+
+
+def test_a_pause_shows_on_the_task_and_in_the_case_history(app: object) -> None:
+    staff = logged_in(app, "zhangmin")
+    task_id = open_task_of("zhangmin")
+    with transaction() as db:
+        process_id = db.get_one(InboxTask, task_id).process_id
+    token = csrf_of(staff, f"/tasks/{task_id}")
+    staff.post(
+        f"/tasks/{task_id}/pause",
+        data={"csrf_token": token, "reason": "waiting_resident", "note": "业主出差"},
+    )
+    page = staff.get(f"/tasks/{task_id}").text
+    assert "计时已暂停" in page and "等待住户" in page
+
+    staff.post(f"/tasks/{task_id}/resume-clock", data={"csrf_token": token})
+    history = staff.get(f"/processes/{process_id}").text
+    assert "计时已暂停" not in staff.get(f"/tasks/{task_id}").text
+    with transaction() as db:
+        kinds = db.scalars(
+            select(Event.kind).where(Event.task_id == task_id).order_by(Event.id)
+        ).all()
+        pause = db.scalars(select(TaskPause).where(TaskPause.task_id == task_id)).one()
+    assert kinds[-2:] == ["sla_paused", "sla_resumed"]
+    assert (pause.reason, pause.note, pause.ended_at is not None) == (
+        "waiting_resident",
+        "业主出差",
+        True,
+    )
+    assert "暂停计时" in history and "恢复计时" in history
