@@ -243,3 +243,4 @@ def test_a_pause_shows_on_the_task_and_in_the_case_history(app: object) -> None:
         True,
     )
     assert "暂停计时" in history and "恢复计时" in history
+    assert "等待住户：业主出差" in history  # the reason in words, and the holder's note
