@@ -94,8 +94,12 @@ def list_tasks(
         # A search is selective: with the few matching processes named outright, the planner
         # reads their tasks by index rather than walking every open task in due order.
         pattern = f"%{criteria.search.strip()}%"
+        # The placeholder promises the resident's name too, which is not in the subject.
+        residents = select(Complaint.process_id).where(Complaint.resident_name.ilike(pattern))
         matching = session.scalars(
-            select(Process.id).where(Process.subject.ilike(pattern)).limit(SEARCH_MAX_PROCESSES)
+            select(Process.id)
+            .where(or_(Process.subject.ilike(pattern), Process.id.in_(residents)))
+            .limit(SEARCH_MAX_PROCESSES)
         ).all()
         statement = statement.where(InboxTask.process_id.in_(matching))
     if criteria.scope == "done":

@@ -34,6 +34,16 @@ PERSON_FIELDS = frozenset(
         "attendee_ids",
     }  # fmt: skip
 )
+# Integer fields that rate on a scale: shown as a choice of labelled points, not a number box.
+RATING_FIELDS: dict[str, tuple[str, ...]] = {
+    "satisfaction": (
+        "1 Very dissatisfied",
+        "2 Dissatisfied",
+        "3 Neither satisfied nor dissatisfied",
+        "4 Satisfied",
+        "5 Very satisfied",
+    ),
+}
 # Free text longer than this is a textarea.
 TEXTAREA_MIN_LENGTH = 300
 # Blank rows offered under a list the person has not filled yet.
@@ -105,6 +115,11 @@ def list_row_forms(form: type[BaseModel]) -> dict[str, type[BaseModel]]:
     return rows
 
 
+def _default(info: FieldInfo) -> Any:
+    """Return a field's default, calling its factory (a list field's default is a factory)."""
+    return info.get_default(call_default_factory=True, validated_data={})
+
+
 def _limits(info: FieldInfo) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     for constraint in info.metadata:
@@ -135,7 +150,7 @@ def form_fields(
             label=label,
             kind="text",
             required=info.is_required(),
-            value=values.get(name, None if info.is_required() else info.get_default()),
+            value=values.get(name, None if info.is_required() else _default(info)),
             error=errors.get(path),
             help=str(gettext(info.description)) if info.description else None,
             attrs=_limits(info),
@@ -163,6 +178,12 @@ def form_fields(
             view.value = [str(v) for v in (view.value or [])]
         elif name in PERSON_FIELDS:
             view.kind, view.options = "select", people
+        elif name in RATING_FIELDS:
+            view.kind = "rating"
+            view.options = [
+                (str(point), str(gettext(label)))
+                for point, label in enumerate(RATING_FIELDS[name], start=1)
+            ]
         elif (options := _choices(annotation, gettext)) is not None:
             view.kind, view.options = "select", options
         elif annotation is bool:

@@ -40,10 +40,13 @@ class Formatter:
         self.babel_locale = BABEL_LOCALES[locale]
         self.zone = ZoneInfo(timezone)
 
-    def when(self, value: datetime | None, style: str = "medium") -> str:
-        """Return `value` as a local date and time, or an empty string."""
+    def when(self, value: datetime | str | None, style: str = "medium") -> str:
+        """Return `value` (a datetime or, from a task's context, its ISO text) as a local date and
+        time, or an empty string."""
         if value is None:
             return ""
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
         return format_datetime(value.astimezone(self.zone), style, locale=self.babel_locale)
 
     def local_iso(self, value: datetime | str | None) -> str:
@@ -108,3 +111,10 @@ def render(
         "flash": request.session.pop("flash", None),
     }
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+
+
+def no_store(response: HTMLResponse) -> HTMLResponse:
+    """Return `response` marked never to be kept: Back after completing a task asks again and
+    shows it done instead of a stale open form."""
+    response.headers["Cache-Control"] = "no-store"
+    return response

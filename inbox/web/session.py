@@ -1,6 +1,7 @@
 """Who is at the browser: the login session cookie, CSRF tokens, and the acting user."""
 
 import secrets
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,6 +17,9 @@ from inbox.api.deps import ClockDep
 SESSION_COOKIE = "kefu_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+LOGIN_PATH = "/login"
+# Where a form posted after the session ended waits for the person to log in again.
+DRAFT_KEY = "draft"
 
 
 class LoginRequired(DomainError):
@@ -26,10 +30,36 @@ class LoginRequired(DomainError):
 
 
 def start_session(request: Request, token: str) -> None:
-    """Begin a fresh session for a logged-in person (a new CSRF token, no old keys kept)."""
+    """Begin a fresh session for a logged-in person (a new CSRF token, no old keys kept but a
+    draft typed before the last session ended)."""
+    draft = request.session.get(DRAFT_KEY)
     request.session.clear()
     request.session["token"] = token
     request.session["csrf"] = secrets.token_urlsafe(32)
+    if draft:
+        request.session[DRAFT_KEY] = draft
+
+
+def form_page(path: str) -> str:
+    """Return the page that holds the form posting to `path` (/tasks/5/complete → /tasks/5)."""
+    parts = path.rstrip("/").split("/")
+    return "/".join(parts[:-1]) if len(parts) > 3 else path
+
+
+async def keep_draft(request: Request) -> None:
+    """Keep what a person without a live session just posted, for the form's page after login."""
+    form = await request.form()
+    fields = [(k, v) for k, v in form.multi_items() if k != CSRF_FIELD and isinstance(v, str)]
+    request.session[DRAFT_KEY] = {"page": form_page(request.url.path), "fields": fields}
+
+
+def take_draft(request: Request) -> FormData | None:
+    """Return (once) the fields kept for this page when its session ended mid-form."""
+    draft = request.session.get(DRAFT_KEY)
+    if not draft or draft.get("page") != request.url.path:
+        return None
+    del request.session[DRAFT_KEY]
+    return FormData([(k, v) for k, v in draft["fields"]])
 
 
 def ensure_csrf(request: Request) -> str:
@@ -41,7 +71,11 @@ def ensure_csrf(request: Request) -> str:
 
 
 async def check_csrf(request: Request) -> None:
-    """Refuse a state-changing request whose CSRF token is missing or does not match."""
+    """Refuse a state-changing request whose CSRF token is missing or does not match; a form
+    posted after the session ended is kept and the person asked to log in again."""
+    if "token" not in request.session and request.url.path != LOGIN_PATH:
+        await keep_draft(request)
+        raise LoginRequired("Your session has ended; log in again")
     expected = request.session.get("csrf")
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
@@ -76,6 +110,18 @@ def current_web_user(request: Request, clock: ClockDep) -> User:
     except NotAuthenticated as exc:
         request.session.clear()
         raise LoginRequired("Your session has ended; log in again") from exc
+
+
+def web_user_or_none(request: Request, now: datetime) -> User | None:
+    """Return the person logged in on this browser, or None (an error page for anyone)."""
+    token = request.session.get("token")
+    if not token:
+        return None
+    try:
+        with transaction() as session:
+            return user_for_token(session, token, now)
+    except NotAuthenticated:
+        return None  # an ended session: the error page shows without the navigation
 
 
 def acting_user(session: Session, user: User) -> User:

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from db.models import Complaint, InboxTask, ProcessKind, Site, User
 from db.models.complaint import Urgency
@@ -36,6 +36,14 @@ class InboxQuery(BaseModel):
     q: str | None = Field(default=None, max_length=100)
     site: int | None = None
     page: int = Field(default=1, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_any(cls, values: Any) -> Any:
+        """Read a filter left at "any" (the form sends it as an empty value) as not set."""
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if v not in ("", None)}
+        return values
 
     def query_string(self, **changes: Any) -> str:
         """Return these filters, with `changes` applied, as a URL query string."""
@@ -133,14 +141,15 @@ def bulk_action(
     user: WebUser,
     clock: ClockDep,
     action: Annotated[str, Form()],
-    task_ids: Annotated[list[int], Form()],
+    task_ids: Annotated[list[int] | None, Form()] = None,
     back: Annotated[str, Form()] = "/inbox",
     to_user_id: Annotated[int | None, Form()] = None,
     reason: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
     """Claim or assign the ticked tasks; each succeeds or is reported on its own."""
     gettext = gettext_for(page_locale(request, user))
-    failures = []
+    task_ids = task_ids or []
+    failures = [] if task_ids else [gettext("Tick the tasks first, then choose what to do")]
     for task_id in task_ids:
         try:
             with transaction() as session:

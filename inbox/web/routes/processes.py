@@ -10,15 +10,16 @@ from db.session import transaction
 from domain.errors import Invalid
 from domain.events import history
 from domain.people import colleagues
-from domain.processes import event_actors, get_process, open_tasks, process_details
+from domain.processes import get_process, open_tasks, process_details
 from domain.validation import validate_form
 from flows.catalog import STEPS
 from i18n import gettext_for
 from inbox.api.deps import ClockDep
 from inbox.intake import INTAKES, start_process
+from inbox.web.case_view import case_view
 from inbox.web.form_fields import errors_by_path, form_fields, parse_submission
-from inbox.web.rendering import page_locale, render
-from inbox.web.session import CsrfChecked, SubmittedForm, WebUser, acting_user
+from inbox.web.rendering import no_store, page_locale, render
+from inbox.web.session import CsrfChecked, SubmittedForm, WebUser, acting_user, take_draft
 from tasks.process_runs import process_run_url
 
 router = APIRouter(include_in_schema=False)
@@ -51,7 +52,10 @@ def start_index(request: Request, user: WebUser) -> HTMLResponse:
 def start_form(kind: ProcessKind, request: Request, user: WebUser) -> HTMLResponse:
     """Show the intake form of a process (the front desk's complaint form, a new hire, …)."""
     defaults: dict[str, object] = {"channel": "phone"} if kind == ProcessKind.COMPLAINT else {}
-    return _start_page(request, user, kind, defaults, {})
+    draft = take_draft(request)
+    if draft is not None:
+        defaults = parse_submission(INTAKES[kind].form, draft, ZoneInfo(user.site.timezone))
+    return no_store(_start_page(request, user, kind, defaults, {}))
 
 
 @router.post("/start/{kind}", dependencies=[CsrfChecked])
@@ -81,10 +85,7 @@ def show_process(process_id: str, request: Request, user: WebUser) -> HTMLRespon
             "open_tasks": open_tasks(session, process_id),
             "steps": STEPS,
             "events": events,
-            "names": {
-                **event_actors(session, events),
-                **{p.id: p.display_name for p in colleagues(session, process.site_id)},
-            },
+            **case_view(session, process, events),
             "flow_run_url": process_run_url(process.flow_run_id),
         }
         return render(request, "process.html", context, user=user)

@@ -14,13 +14,14 @@ from domain import attachments, comments, inbox, sla, task_access
 from domain.errors import DomainError, Invalid
 from domain.events import history
 from domain.people import colleagues
-from domain.processes import event_actors, process_details
+from domain.processes import process_details
 from flows.catalog import STEPS
 from i18n import gettext_for
 from inbox.api.deps import ClockDep
+from inbox.web.case_view import case_view
 from inbox.web.form_fields import errors_by_path, form_fields, list_row_forms, parse_submission
-from inbox.web.rendering import countdown, page_locale, render
-from inbox.web.session import CsrfChecked, SubmittedForm, WebUser, acting_user
+from inbox.web.rendering import countdown, no_store, page_locale, render
+from inbox.web.session import CsrfChecked, SubmittedForm, WebUser, acting_user, take_draft
 from notify.links import InvalidTaskLink, verify_link
 from rules.sla import PauseReason
 from tasks.human import hand_back
@@ -78,7 +79,6 @@ def task_page(
     step = STEPS[task.step]
     process = task.process
     events = history(session, process.id)
-    names = event_actors(session, events)
     people = colleagues(session, task.site_id)
     gettext = gettext_for(page_locale(request, user))
     may_act = task.state == TaskState.OPEN and task_access.may_act(user, task)
@@ -90,7 +90,7 @@ def task_page(
         "process": process,
         "details": process_details(session, process),
         "events": events,
-        "names": {**names, **{p.id: p.display_name for p in people}},
+        **case_view(session, process, events),
         "comments": comments.comments_for(session, task.id),
         "attachments": attachments.attachments_for(session, task.id),
         "people": people,
@@ -120,9 +120,17 @@ def task_page(
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
 def show_task(task_id: int, request: Request, user: WebUser, clock: ClockDep) -> HTMLResponse:
-    """Show a task I may see; one I may not see does not exist for me (404)."""
+    """Show a task I may see; one I may not see does not exist for me (404). What I typed
+    before my session ended comes back in the form."""
+    draft = take_draft(request)
     with transaction() as session:
-        return task_page(request, session, acting_user(session, user), task_id, clock())
+        actor = acting_user(session, user)
+        values = None
+        if draft is not None:
+            form = STEPS[task_access.get_task(session, actor, task_id).step].form
+            values = parse_submission(form, draft, ZoneInfo(user.site.timezone))
+        response = task_page(request, session, actor, task_id, clock(), values=values)
+    return no_store(response)
 
 
 @router.post("/tasks/{task_id}/complete", dependencies=[CsrfChecked])

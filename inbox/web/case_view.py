@@ -1,0 +1,56 @@
+"""What a case's pages show beside its facts: whose names and sites the ids stand for, and what
+each step decided, said and attached, so that a later step (a reopened task) carries it all."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Event, InboxTask, Process, Site, TaskAttachment, TaskComment, TaskState
+from domain.people import colleagues
+from domain.processes import event_actors
+
+
+@dataclass
+class StepRecord:
+    """One finished or open step of the case: its decision, comments and files."""
+
+    task: InboxTask
+    result: dict[str, Any] | None
+    comments: list[TaskComment] = field(default_factory=list)
+    attachments: list[TaskAttachment] = field(default_factory=list)
+
+
+def case_view(session: Session, process: Process, events: list[Event]) -> dict[str, Any]:
+    """Return the names, site names and step records the case's templates read."""
+    tasks = list(
+        session.scalars(
+            select(InboxTask).where(InboxTask.process_id == process.id).order_by(InboxTask.id)
+        )
+    )
+    records = {
+        task.id: StepRecord(task, task.result if task.state == TaskState.DONE else None)
+        for task in tasks
+    }
+    ids = list(records)
+    for comment in session.scalars(
+        select(TaskComment)
+        .where(TaskComment.task_id.in_(ids))
+        .order_by(TaskComment.created_at, TaskComment.id)
+    ):
+        records[comment.task_id].comments.append(comment)
+    for attachment in session.scalars(
+        select(TaskAttachment)
+        .where(TaskAttachment.task_id.in_(ids))
+        .order_by(TaskAttachment.created_at, TaskAttachment.id)
+    ):
+        records[attachment.task_id].attachments.append(attachment)
+    return {
+        "names": {
+            **event_actors(session, events),
+            **{p.id: p.display_name for p in colleagues(session, process.site_id)},
+        },
+        "site_names": dict(session.execute(select(Site.id, Site.name)).tuples().all()),
+        "records": records,
+    }
