@@ -34,6 +34,8 @@ MESSAGES: dict[str, str] = {
     "date_parsing": "Must be a date",
     "model_type": "Must be an object",
     "list_type": "Must be a list",
+    "too_short": "Add at least {min_length}",
+    "too_long": "At most {max_length} allowed",
     "json_invalid": "The request body is not valid JSON",
 }
 

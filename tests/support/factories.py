@@ -34,11 +34,12 @@ def complaint_task(
     by: str = "zhangmin",
     opened_at: datetime | None = None,
     available_from: datetime | None = None,
+    resident_name: str = "王先生",
 ) -> InboxTask:
     """Record a complaint received at `received_at` and open its first step, clock running."""
     staff = person(session, by)
     intake = ComplaintCreate(
-        resident_name="王先生",
+        resident_name=resident_name,
         unit=f"3-1-{uuid.uuid4().hex[:4]}",
         contact_phone="13800138000",
         channel="phone",

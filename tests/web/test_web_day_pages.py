@@ -1,0 +1,131 @@
+"""The web inbox's ordinary paths that used to dead-end, page by page without a browser:
+filters and search, forms with list fields, error pages, a session ending mid-form, stale pages."""
+
+import re
+import uuid
+
+from sqlalchemy import update
+
+from db.base import utcnow
+from db.models import ApiToken, InboxTask
+from db.session import transaction
+from forms.training_plan import PlanDocument
+from i18n import gettext_for
+from inbox.web.form_fields import form_fields
+from tests.support.factories import complaint_task, person
+from tests.support.web import csrf_of, logged_in
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def complaint_of(resident: str, by: str = "zhangmin") -> int:
+    with transaction() as session:
+        return complaint_task(session, utcnow(), by=by, resident_name=resident).id
+
+
+def test_inbox_filters_left_at_any_list_tasks_and_search_finds_the_resident(app: object) -> None:
+    resident = f"住户{uuid.uuid4().hex[:6]}"
+    task_id = complaint_of(resident)
+    lead = logged_in(app, "lihua")
+    blank = "&process=&urgency=&due=&site="
+    for address in (f"/inbox?view=team{blank}&q={resident}", f"/inbox?view=team&q={resident}"):
+        page = lead.get(address)
+        assert page.status_code == 200, page.text[:300]
+        assert f'href="/tasks/{task_id}"' in page.text
+    partial = lead.get(f"/inbox?view=team{blank}&q={resident}", headers={"HX-Target": "task-list"})
+    assert partial.status_code == 200
+    assert partial.text.lstrip().startswith('<section id="task-list">')
+    # A filter value nobody offers is an error page, in Chinese with the navigation, not JSON.
+    wrong = lead.get("/inbox?view=team&process=nonsense")
+    assert wrong.status_code == 422
+    assert wrong.headers["content-type"].startswith("text/html")
+    assert 'class="mainnav"' in wrong.text and "返回" in wrong.text
+
+
+def test_the_plan_form_renders_its_list_fields_with_their_defaults() -> None:
+    fields = {f.path: f for f in form_fields(PlanDocument, {}, {}, gettext_for("zh_CN"), [])}
+    assert fields["items"].kind == "rows" and len(fields["items"].rows) == 1
+    assert fields["budget"].kind == "rows"
+    row = {f.path: f for f in fields["items"].rows[0]}
+    assert row["items.0.attendee_ids"].value == []
+
+
+def test_a_form_posted_after_the_session_ended_comes_back_after_login(app: object) -> None:
+    staff = logged_in(app, "zhangmin")
+    task_id = open_task = complaint_of("王先生")
+    token = csrf_of(staff, f"/tasks/{open_task}")
+    with transaction() as session:
+        zhangmin = person(session, "zhangmin")
+        session.execute(
+            update(ApiToken).where(ApiToken.user_id == zhangmin.id).values(expires_at=utcnow())
+        )
+    note = f"已电话联系业主 {uuid.uuid4().hex[:6]}"
+    ended = staff.post(
+        f"/tasks/{task_id}/complete",
+        data={"csrf_token": token, "response_note": note},
+        follow_redirects=False,
+    )
+    assert ended.status_code == 303
+    assert ended.headers["location"] == f"/login?next=/tasks/{task_id}"
+    login_token = csrf_of(staff, ended.headers["location"])
+    back = staff.post(
+        "/login",
+        data={
+            "username": "zhangmin",
+            "password": "kefu-demo-2026",
+            "csrf_token": login_token,
+            "next": f"/tasks/{task_id}",
+        },
+    )
+    assert back.url.path == f"/tasks/{task_id}"
+    assert note in back.text
+    # Kept once: the next visit shows the form as the task has it.
+    assert note not in staff.get(f"/tasks/{task_id}").text
+    with transaction() as session:
+        assert session.get_one(InboxTask, task_id).state == "open"
+
+
+def test_a_form_address_reloaded_goes_back_to_its_page(app: object) -> None:
+    staff = logged_in(app, "zhangmin")
+    task_id = complaint_of("王先生")
+    reloaded = staff.get(f"/tasks/{task_id}/complete", follow_redirects=False)
+    assert reloaded.status_code == 303
+    assert reloaded.headers["location"] == f"/tasks/{task_id}"
+
+
+def test_error_pages_keep_the_navigation_and_a_way_back(app: object) -> None:
+    staff = logged_in(app, "zhangmin")
+    task_id = complaint_of("王先生")
+    token = csrf_of(staff, f"/tasks/{task_id}")
+    refused = staff.post(
+        f"/tasks/{task_id}/attachments",
+        data={"csrf_token": token},
+        files={"file": ("photo.png", b"MZ not a picture", "image/png")},
+    )
+    assert refused.status_code == 422
+    assert 'class="mainnav"' in refused.text
+    assert f'href="/tasks/{task_id}" data-testid="error-back"' in refused.text
+    missing = staff.get("/no-such-page")
+    assert missing.status_code == 404 and 'class="mainnav"' in missing.text
+
+
+def test_a_bulk_action_with_nothing_ticked_says_so_on_the_inbox(app: object) -> None:
+    lead = logged_in(app, "lihua")
+    token = csrf_of(lead, "/inbox?view=team")
+    answer = lead.post(
+        "/inbox/bulk", data={"csrf_token": token, "action": "claim", "back": "/inbox?view=team"}
+    )
+    assert answer.url.path == "/inbox"
+    assert "先勾选任务" in answer.text
+
+
+def test_task_pages_are_not_kept_and_choose_no_delegate(app: object) -> None:
+    staff = logged_in(app, "zhangmin")
+    task_id = complaint_of("王先生")
+    page = staff.get(f"/tasks/{task_id}")
+    assert page.headers["cache-control"] == "no-store"
+    delegate = re.search(r'data-testid="delegate-to">(.*?)</select>', page.text, re.S)
+    assert delegate is not None
+    assert re.findall(r"<option[^>]*selected", delegate.group(1)) == [
+        '<option value="" selected'
+    ]
