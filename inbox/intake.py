@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from db.models import Process, ProcessKind, User
+from db.models import Process, ProcessKind, Role, User
 from db.session import transaction
 from domain import onboarding, resignation, training_plan
-from domain.complaints import record_complaint
+from domain.complaints import RECEIVING_ROLES, record_complaint
 from forms.complaint import ComplaintCreate
 from forms.onboarding import NewHireCreate
 from forms.resignation import ResignationCreate
@@ -30,18 +30,31 @@ class Intake:
     form: type[BaseModel]
     record: Callable[..., Process]
     policy: Callable[[], Any] | None = None
+    # The roles its service lets start it; None: anyone (a leaver records their own notice).
+    roles: tuple[Role, ...] | None = None
+
+    def may_start(self, user: User) -> bool:
+        """Return whether `user` may start this process (so a page says so before the form)."""
+        return self.roles is None or user.has_role(*self.roles)
 
 
 INTAKES: dict[ProcessKind, Intake] = {
     intake.kind: intake
     for intake in (
-        Intake(ProcessKind.COMPLAINT, "Record a complaint", ComplaintCreate, record_complaint),
+        Intake(
+            ProcessKind.COMPLAINT,
+            "Record a complaint",
+            ComplaintCreate,
+            record_complaint,
+            roles=RECEIVING_ROLES,
+        ),
         Intake(
             ProcessKind.ONBOARDING,
             "Register a new hire",
             NewHireCreate,
             onboarding.register_new_hire,
             onboarding.current_policy,
+            onboarding.REGISTERING_ROLES,
         ),
         Intake(
             ProcessKind.RESIGNATION,
@@ -56,6 +69,7 @@ INTAKES: dict[ProcessKind, Intake] = {
             TrainingPlanCreate,
             training_plan.start_plan,
             training_plan_rules.load_policy,
+            (training_plan.DRAFTING_ROLE,),
         ),
     )
 }

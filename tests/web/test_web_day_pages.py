@@ -126,6 +126,17 @@ def test_task_pages_are_not_kept_and_choose_no_delegate(app: object) -> None:
     assert page.headers["cache-control"] == "no-store"
     delegate = re.search(r'data-testid="delegate-to">(.*?)</select>', page.text, re.S)
     assert delegate is not None
-    assert re.findall(r"<option[^>]*selected", delegate.group(1)) == [
-        '<option value="" selected'
-    ]
+    assert re.findall(r"<option[^>]*selected", delegate.group(1)) == ['<option value="" selected']
+
+
+def test_the_start_pages_offer_only_the_forms_the_person_may_use(app: object) -> None:
+    staff = logged_in(app, "zhangmin")
+    index = staff.get("/start").text
+    assert 'href="/start/complaint"' in index and 'href="/start/resignation"' in index
+    assert 'href="/start/onboarding"' not in index and 'href="/start/training_plan"' not in index
+    refused = staff.get("/start/onboarding")
+    assert refused.status_code == 403
+    assert "您无权发起此流程" in refused.text and 'class="mainnav"' in refused.text
+    assert 'data-testid="intake-form"' not in refused.text
+    hr = logged_in(app, "sunli")
+    assert "登记新员工" in hr.get("/start").text

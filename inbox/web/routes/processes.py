@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from db.models import ProcessKind, User
 from db.session import transaction
-from domain.errors import Invalid
+from domain.errors import Forbidden, Invalid
 from domain.events import history
 from domain.people import colleagues
 from domain.processes import get_process, open_tasks, process_details
@@ -38,19 +38,24 @@ def _start_page(
     with transaction() as session:
         people = [(str(p.id), p.display_name) for p in colleagues(session, user.site_id)]
     fields = form_fields(intake.form, values, errors, gettext, people)
-    context = {"intake": intake, "fields": fields, "kinds": list(INTAKES)}
+    kinds = [kind for kind, other in INTAKES.items() if other.may_start(user)]
+    context = {"intake": intake, "fields": fields, "kinds": kinds}
     return render(request, "start.html", context, user=user, status_code=status_code)
 
 
 @router.get("/start", response_class=HTMLResponse)
 def start_index(request: Request, user: WebUser) -> HTMLResponse:
-    """List the processes that can be started from the browser."""
-    return render(request, "start_index.html", {"intakes": INTAKES}, user=user)
+    """List the processes this person may start from the browser."""
+    intakes = {kind: intake for kind, intake in INTAKES.items() if intake.may_start(user)}
+    return render(request, "start_index.html", {"intakes": intakes}, user=user)
 
 
 @router.get("/start/{kind}", response_class=HTMLResponse)
 def start_form(kind: ProcessKind, request: Request, user: WebUser) -> HTMLResponse:
-    """Show the intake form of a process (the front desk's complaint form, a new hire, …)."""
+    """Show the intake form of a process (the front desk's complaint form, a new hire, …); one
+    the person may not start says so instead of a form they would fill in vain."""
+    if not INTAKES[kind].may_start(user):
+        raise Forbidden("You may not start this process; ask a colleague whose role does")
     defaults: dict[str, object] = {"channel": "phone"} if kind == ProcessKind.COMPLAINT else {}
     draft = take_draft(request)
     if draft is not None:
