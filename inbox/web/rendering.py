@@ -9,11 +9,13 @@ from babel.dates import format_datetime, format_timedelta
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
 
 from config import get_settings
 from config.settings import TEMPLATES_DIR
 from db.models import User
 from i18n import gettext_for, negotiate_locale
+from inbox.web.form_fields import list_row_forms
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR / "web")
 LOCALE_COOKIE = "kefu_lang"
@@ -118,3 +120,11 @@ def no_store(response: HTMLResponse) -> HTMLResponse:
     shows it done instead of a stale open form."""
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def row_form(form: type[BaseModel] | None, name: str) -> type[BaseModel] | None:
+    """Return the form of the rows of list field `name`, whose titles label a decision's rows."""
+    return list_row_forms(form).get(name) if form is not None else None
+
+
+templates.env.globals["row_form"] = row_form

@@ -106,7 +106,7 @@ def test_complaint_from_front_desk_to_closed_in_the_browser(people: dict[str, Pe
     expect(colleague.page.get_by_test_id("error-page")).to_be_visible()
 
     page.goto(task_url)
-    page.fill("#f-satisfaction", "5")
+    page.get_by_role("radio", name="5 非常满意").check()
     page.fill("#f-comment", "很满意")
     submit(staff)
 

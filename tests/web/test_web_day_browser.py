@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from urllib.parse import quote
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, Response, expect
 
 from db.base import utcnow
@@ -23,10 +24,32 @@ from tests.web.test_browser import open_task, submit
 pytestmark = pytest.mark.e2e
 
 
+# The innermost elements that reach past the window's right edge, to name the culprit.
+WIDEST = """[...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+  .filter(e => ![...e.children].some(c => c.getBoundingClientRect().right > window.innerWidth + 1))
+  .slice(0, 5)
+  .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
+
+
 def assert_fits(page: Page, where: str) -> None:
     """Fail when the page scrolls sideways at the current width."""
     widths = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
-    assert widths[0] <= widths[1], f"{where} is {widths[0]} px wide in a {widths[1]} px window"
+    wide = page.evaluate(WIDEST)
+    assert widths[0] <= widths[1], f"{where} is {widths[0]} px wide in {widths[1]} px: {wide}"
+
+
+def assert_accessible(page: Page, where: str) -> None:
+    """Fail on axe-core's serious or critical violations; check the page's language and h1."""
+    results = Axe().run(page)
+    violations = [
+        f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert violations == [], f"{where}: {violations}"
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    expect(page.locator("h1")).to_have_count(1)
 
 
 def field(page: Page, path: str) -> str:
@@ -163,8 +186,65 @@ def test_no_page_scrolls_sideways_at_phone_or_desktop_width(people: dict[str, Pe
     page = manager.page
     for width, size in (("phone", PHONE), ("desktop", DESKTOP)):
         page.set_viewport_size(size)
-        for address in ("/dashboard", "/inbox?view=team", "/start", "/start/complaint"):
+        for address in ("/dashboard", "/inbox?view=team", "/start", "/start/complaint", "/x"):
             page.goto(f"{manager.base_url}{address}")
             assert_fits(page, f"{address} at {width} width")
+            assert_accessible(page, address)
         page.goto(f"{manager.base_url}/dashboard")
         manager.screenshot(f"dashboard-fits-{width}")
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def test_a_reopened_complaint_carries_why_and_what_each_step_decided(
+    people: dict[str, Person],
+) -> None:
+    staff = people["zhangmin"]
+    page = staff.page
+    unit = f"8-{uuid.uuid4().hex[:6]}"
+    page.goto(f"{staff.base_url}/start/complaint")
+    page.fill("#f-resident_name", "刘女士")
+    page.fill("#f-unit", unit)
+    page.fill("#f-contact_phone", "13800138000")
+    page.select_option("#f-category", "noise")
+    page.select_option("#f-urgency", "urgent")
+    page.fill("#f-description", "楼上深夜装修噪音")
+    submit(staff)
+    expect(page.get_by_test_id("process-subject")).to_contain_text(unit)
+    open_task(staff, "mine", unit, "回复住户")
+    page.fill("#f-response_note", "已电话联系业主")
+    submit(staff)
+    open_task(staff, "mine", unit, "处理投诉")
+    page.select_option("#f-outcome", "resolved")
+    page.fill("#f-summary", "施工已停止")
+    submit(staff)
+
+    # The return visit: a note and a photo on the task, then a poor rating with the reason.
+    open_task(staff, "mine", unit, "回访")
+    page.fill("textarea[name=body]", "住户说晚上十点后又开始施工")
+    page.get_by_role("button", name="发表备注").click()
+    expect(page.get_by_test_id("comments")).to_contain_text("又开始施工")
+    page.set_input_files(
+        "input[type=file]", {"name": "现场.png", "mimeType": "image/png", "buffer": PNG}
+    )
+    page.get_by_role("button", name="上传附件").click()
+    expect(page.locator("ul.files")).to_contain_text("现场.png")
+    rating = page.get_by_role("radio", name="1 非常不满意")
+    expect(rating).to_be_visible()
+    rating.check()
+    page.fill("#f-comment", "又开始了")
+    assert_fits(page, "the return visit")
+    staff.screenshot("return-visit-rating-phone")
+    submit(staff)
+
+    # The reopened resolution says why, and its history holds every earlier decision and file.
+    open_task(staff, "mine", unit, "处理投诉")
+    expect(page.get_by_test_id("reopened")).to_contain_text("又开始了")
+    timeline = page.get_by_test_id("timeline")
+    expect(timeline).to_contain_text("施工已停止")
+    expect(timeline).to_contain_text("已电话联系业主")
+    expect(timeline).to_contain_text("住户说晚上十点后又开始施工")
+    expect(timeline.get_by_role("link", name="现场.png")).to_be_visible()
+    assert_fits(page, "the reopened task")
+    staff.screenshot("reopened-task-phone")

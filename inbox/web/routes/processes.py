@@ -39,7 +39,7 @@ def _start_page(
         people = [(str(p.id), p.display_name) for p in colleagues(session, user.site_id)]
     fields = form_fields(intake.form, values, errors, gettext, people)
     kinds = [kind for kind, other in INTAKES.items() if other.may_start(user)]
-    context = {"intake": intake, "fields": fields, "kinds": kinds}
+    context = {"intake": intake, "fields": fields, "kinds": kinds, "errors": errors}
     return render(request, "start.html", context, user=user, status_code=status_code)
 
 

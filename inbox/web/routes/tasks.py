@@ -8,9 +8,9 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from sqlalchemy.orm import Session
 
 from config import get_settings
-from db.models import InboxTask, TaskState, User
+from db.models import InboxTask, ProcessKind, TaskState, User
 from db.session import transaction
-from domain import attachments, comments, inbox, sla, task_access
+from domain import attachments, comments, inbox, sla, task_access, training_plan
 from domain.errors import DomainError, Invalid
 from domain.events import history
 from domain.people import colleagues
@@ -37,15 +37,18 @@ class LinkExpired(DomainError):
     code = "link_expired"
 
 
-def _initial_values(task: InboxTask) -> dict[str, Any]:
+def _initial_values(session: Session, task: InboxTask) -> dict[str, Any]:
     """Return what the step's form starts with, taken from the task's context.
 
-    A plan sent back for revision starts from the rejected version ("document"); a list of rows
-    (verdicts per handover item, attendance per attendee) gets one row per listed entry, so the
-    person only fills in the decision beside each one.
+    A plan sent back for revision starts from the rejected version (its "document", or the
+    version the context names); a list of rows (verdicts per handover item, attendance per
+    attendee) gets one row per listed entry, so the person only fills in the decision beside each.
     """
     fields = STEPS[task.step].form.model_fields
     document = task.context.get("document")
+    revised = task.context.get("version")
+    if document is None and revised and task.process.kind == ProcessKind.TRAINING_PLAN:
+        document = training_plan.version_document(session, task.process_id, revised)
     start = dict(document) if isinstance(document, dict) else {}
     start.update({k: v for k, v in task.context.items() if k in fields})
     for name, row_form in list_row_forms(STEPS[task.step].form).items():
@@ -104,13 +107,14 @@ def task_page(
         "opens_later": task.available_from > now,
         "fields": form_fields(
             step.form,
-            values if values is not None else _initial_values(task),
+            values if values is not None else _initial_values(session, task),
             errors or {},
             gettext,
             person_options,
         )
         if may_act
         else [],
+        "errors": errors or {},
         "pause_reasons": list(PauseReason),
         "open_pause": next((p for p in task.pauses if p.ended_at is None), None),
         "flow_run_url": process_run_url(process.flow_run_id),

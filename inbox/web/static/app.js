@@ -27,6 +27,14 @@
     var button = event.target.closest(".add-row");
     if (button) { addRow(button); }
   });
+  // A refused form: the summary of its errors takes the focus, so a screen reader reads it.
+  function focusErrors() {
+    var summary = document.querySelector(".error-summary");
+    if (summary) { summary.focus(); }
+  }
+
+  document.addEventListener("DOMContentLoaded", focusErrors);
+  document.addEventListener("htmx:afterSettle", focusErrors);
   document.addEventListener("DOMContentLoaded", tickCountdowns);
   document.addEventListener("htmx:afterSettle", tickCountdowns);
   setInterval(tickCountdowns, 30000);
