@@ -9,9 +9,11 @@ from sqlalchemy import update
 from db.base import utcnow
 from db.models import ApiToken, InboxTask
 from db.session import transaction
-from forms.training_plan import PlanDocument
+from domain.errors import Invalid
+from domain.validation import validate_form
+from forms.training_plan import AssessmentDecision, PlanDocument
 from i18n import gettext_for
-from inbox.web.form_fields import form_fields
+from inbox.web.form_fields import errors_by_path, form_fields
 from tests.support.factories import complaint_task, person
 from tests.support.web import csrf_of, logged_in
 
@@ -140,3 +142,17 @@ def test_the_start_pages_offer_only_the_forms_the_person_may_use(app: object) ->
     assert 'data-testid="intake-form"' not in refused.text
     hr = logged_in(app, "sunli")
     assert "登记新员工" in hr.get("/start").text
+
+
+def test_chinese_pages_name_the_phone_channel_and_list_errors_in_chinese(app: object) -> None:
+    staff = logged_in(app, "zhangmin")
+    form = staff.get("/start/complaint").text
+    assert re.search(r'<option value="phone"[^>]*>电话</option>', form)
+    gettext = gettext_for("zh_CN")
+    try:
+        validate_form(AssessmentDecision, {"assessed_on": "2026-12-01", "scores": []})
+    except Invalid as refusal:
+        assert errors_by_path(refusal.problems, gettext) == {"scores": "至少填写 1 项"}
+    else:
+        raise AssertionError("an assessment without scores was accepted")
+    assert gettext("Description") == "描述"  # a handover item's, not only a complaint's
