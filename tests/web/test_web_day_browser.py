@@ -237,6 +237,11 @@ def test_a_reopened_complaint_carries_why_and_what_each_step_decided(
     assert_fits(page, "the return visit")
     staff.screenshot("return-visit-rating-phone")
     submit(staff)
+    expect(page.locator(".flash")).to_contain_text("已完成")
+    # Back shows the task as it is now (done), not the stale open form.
+    page.go_back()
+    expect(page.get_by_test_id("task-title")).to_contain_text("回访")
+    expect(page.get_by_test_id("step-form")).to_have_count(0)
 
     # The reopened resolution says why, and its history holds every earlier decision and file.
     open_task(staff, "mine", unit, "处理投诉")
