@@ -7,33 +7,23 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Event, InboxTask, Process, Site, TaskAttachment, TaskComment, TaskState
+from db.models import Event, InboxTask, Process, Site, TaskAttachment, TaskComment
 from domain.people import colleagues
 from domain.processes import event_actors
 
 
 @dataclass
 class StepRecord:
-    """One finished or open step of the case: its decision, comments and files."""
+    """What was said and attached on one step of the case (its decision is in its event)."""
 
-    task: InboxTask
-    result: dict[str, Any] | None
     comments: list[TaskComment] = field(default_factory=list)
     attachments: list[TaskAttachment] = field(default_factory=list)
 
 
 def case_view(session: Session, process: Process, events: list[Event]) -> dict[str, Any]:
     """Return the names, site names and step records the case's templates read."""
-    tasks = list(
-        session.scalars(
-            select(InboxTask).where(InboxTask.process_id == process.id).order_by(InboxTask.id)
-        )
-    )
-    records = {
-        task.id: StepRecord(task, task.result if task.state == TaskState.DONE else None)
-        for task in tasks
-    }
-    ids = list(records)
+    ids = list(session.scalars(select(InboxTask.id).where(InboxTask.process_id == process.id)))
+    records = {task_id: StepRecord() for task_id in ids}
     for comment in session.scalars(
         select(TaskComment)
         .where(TaskComment.task_id.in_(ids))
