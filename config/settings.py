@@ -13,6 +13,8 @@ TEMPLATES_DIR = PROJECT_ROOT / "templates"
 CLOCK_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
 # Public, so only for development and tests; production refuses it.
 DEVELOPMENT_SECRET_KEY = "kefu-flow-development-secret-key"
+# The demo organisation's login, printed by `make up` and in the README; production refuses it.
+DEMO_PASSWORD = "kefu-demo-2026"
 
 
 class Settings(BaseSettings):
