@@ -82,7 +82,10 @@ class Settings(BaseSettings):
     onboarding_policy_file: Path | None = None
 
     # Files attached to tasks: the largest accepted upload (10 MiB: phone photos and scans fit).
+    # An upload's request may be that large (plus its form); any other request body is refused
+    # past max_request_bytes before it is read (the largest form or JSON body is a few KiB).
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @property
     def attachments_dir(self) -> Path:

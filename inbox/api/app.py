@@ -7,6 +7,7 @@ from fastapi import APIRouter, FastAPI
 
 from inbox.api import routes
 from inbox.api.errors import API_PREFIX, install_error_handlers
+from inbox.request_body import install_request_body_gate
 from inbox.web.app import install_web
 
 
@@ -24,6 +25,8 @@ def create_app() -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     install_error_handlers(app)
+    # Before the web's session middleware, so that the session wraps (and is read by) the gate.
+    install_request_body_gate(app)
     install_web(app)
 
     @app.get("/healthz", include_in_schema=False)
