@@ -3,11 +3,12 @@
 import importlib
 import pkgutil
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from inbox.api import routes
 from inbox.api.errors import API_PREFIX, install_error_handlers
 from inbox.request_body import install_request_body_gate
+from inbox.storable_input import refuse_unstorable_input
 from inbox.web.app import install_web
 
 
@@ -17,6 +18,7 @@ def create_app() -> FastAPI:
         title="kefu-flow 客服工作流",
         description="物业客服部工作流：任务收件箱、投诉处理、审批。Task inbox and processes.",
         version="0.1.0",
+        dependencies=[Depends(refuse_unstorable_input)],
     )
     api = APIRouter(prefix=API_PREFIX)
     # Every module in inbox/api/routes contributes its `router`; a process adds a file, no edit.
