@@ -19,7 +19,7 @@ COMPLAINT = {
     "contact_phone": "13800138000",
     "channel": "phone",
     "category": "noise",
-    "urgency": "normal",
+    "urgency": "general",
     "description": "楼上深夜装修噪音",
 }
 
