@@ -1,5 +1,7 @@
 """Start a process from the browser, and follow one: its facts, open tasks and history."""
 
+import re
+import uuid
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -22,6 +24,8 @@ from inbox.web.session import CsrfChecked, SubmittedForm, WebUser, acting_user
 from tasks.process_runs import process_run_url
 
 router = APIRouter(include_in_schema=False)
+START_KEY_FIELD = "idempotency_key"
+_START_KEY = re.compile(r"[0-9a-f-]{36}")
 
 
 def _start_page(
@@ -30,6 +34,7 @@ def _start_page(
     kind: ProcessKind,
     values: dict[str, object],
     errors: dict[str, str],
+    start_key: str,
     status_code: int = 200,
 ) -> HTMLResponse:
     intake = INTAKES[kind]
@@ -37,7 +42,7 @@ def _start_page(
     with transaction() as session:
         people = [(str(p.id), p.display_name) for p in colleagues(session, user.site_id)]
     fields = form_fields(intake.form, values, errors, gettext, people)
-    context = {"intake": intake, "fields": fields, "kinds": list(INTAKES)}
+    context = {"intake": intake, "fields": fields, "kinds": list(INTAKES), "start_key": start_key}
     return render(request, "start.html", context, user=user, status_code=status_code)
 
 
@@ -51,7 +56,8 @@ def start_index(request: Request, user: WebUser) -> HTMLResponse:
 def start_form(kind: ProcessKind, request: Request, user: WebUser) -> HTMLResponse:
     """Show the intake form of a process (the front desk's complaint form, a new hire, …)."""
     defaults: dict[str, object] = {"channel": "phone"} if kind == ProcessKind.COMPLAINT else {}
-    return _start_page(request, user, kind, defaults, {})
+    # One key per form shown: submitting it twice (a double click, a retry) starts one process.
+    return _start_page(request, user, kind, defaults, {}, str(uuid.uuid4()))
 
 
 @router.post("/start/{kind}", dependencies=[CsrfChecked])
@@ -60,12 +66,17 @@ def start(
 ) -> Response:
     """Record the process; refused input comes back as typed, with each field's error."""
     payload = parse_submission(INTAKES[kind].form, submitted, ZoneInfo(user.site.timezone))
+    sent_key = submitted.get(START_KEY_FIELD)
+    key = sent_key if isinstance(sent_key, str) and _START_KEY.fullmatch(sent_key) else None
     try:
-        process = start_process(kind, user.id, validate_form(INTAKES[kind].form, payload), clock())
+        intake = validate_form(INTAKES[kind].form, payload)
+        process = start_process(kind, user.id, intake, clock(), key)
     except Invalid as refusal:
         gettext = gettext_for(page_locale(request, user))
         errors = errors_by_path(refusal.problems, gettext)
-        return _start_page(request, user, kind, payload, errors, refusal.status)
+        # A refused start took no key: the corrected form may use the same one.
+        start_key = key or str(uuid.uuid4())
+        return _start_page(request, user, kind, payload, errors, start_key, refusal.status)
     return RedirectResponse(f"/processes/{process.id}", status_code=303)
 
 
