@@ -53,7 +53,9 @@ def token(port: int) -> str:
     return str(response.json()["access_token"])
 
 
-def send_head(port: int, method: str, path: str, headers: dict[str, str], body: bytes = b""):  # type: ignore[no-untyped-def]
+def send_head(
+    port: int, method: str, path: str, headers: dict[str, str], body: bytes = b""
+) -> tuple[int, http.client.HTTPMessage, bytes]:
     """Send a request's headers (and `body`, perhaps only the start of it); return the response."""
     connection = socket.create_connection(("127.0.0.1", port), timeout=RESPONSE_DEADLINE_SECONDS)
     lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Accept-Language: en"]
