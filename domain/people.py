@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pwdlib import PasswordHash
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from config import get_settings
 from config.settings import DEMO_PASSWORD
+from db.base import UTCDateTime
 from db.models import ApiToken, Role, User, UserRole
 from domain.errors import AccountLocked, DomainError, Forbidden, NotAuthenticated, NotFound
 
@@ -115,12 +116,14 @@ def _count_failure(session: Session, user: User, now: datetime, policy: Lockout)
     """
     failures = User.failed_logins + 1
     limit_reached = failures >= policy.max_failures
+    # Typed, so that it is stored in UTC like every timestamp (a CASE does not infer the type).
+    until = literal(now + policy.duration, UTCDateTime())
     session.execute(
         update(User)
         .where(User.id == user.id)
         .values(
             failed_logins=case((limit_reached, 0), else_=failures),
-            locked_until=case((limit_reached, now + policy.duration), else_=User.locked_until),
+            locked_until=case((limit_reached, until), else_=User.locked_until),
         )
         .execution_options(synchronize_session="fetch")
     )

@@ -115,3 +115,16 @@ def test_a_published_password_cannot_be_set(demo_org: None) -> None:
             assert problem.loc == ("new_password",)
             assert problem.message == "This password is on a published list: choose another"
         assert target.password_hash == before
+
+
+def test_the_lockout_is_stored_in_utc_whatever_the_clock_s_zone(demo_org: None) -> None:
+    from zoneinfo import ZoneInfo
+
+    _, username = new_staff("时区测试")
+    now = utcnow().astimezone(ZoneInfo("Asia/Shanghai"))
+    for _ in range(LOCKOUT.max_failures):
+        _attempt(username, "a-wrong-password", now)
+    with transaction() as session:
+        user = session.scalars(select(User).where(User.username == username)).one()
+        assert user.locked_until == now + LOCKOUT.duration
+    assert _attempt(username, DEMO_PASSWORD, now).refusal.code == "account_locked"  # type: ignore[union-attr]
