@@ -128,3 +128,19 @@ def test_the_lockout_is_stored_in_utc_whatever_the_clock_s_zone(demo_org: None) 
         user = session.scalars(select(User).where(User.username == username)).one()
         assert user.locked_until == now + LOCKOUT.duration
     assert _attempt(username, DEMO_PASSWORD, now).refusal.code == "account_locked"  # type: ignore[union-attr]
+
+
+def test_production_refuses_the_demo_password_in_the_browser(
+    app: FastAPI, production: None
+) -> None:
+    from tests.support.web import csrf_of
+
+    browser = TestClient(app)
+    form = {
+        "username": "zhoupin",
+        "password": DEMO_PASSWORD,
+        "csrf_token": csrf_of(browser, "/login"),
+    }
+    response = browser.post("/login", data=form, follow_redirects=False)
+    assert response.status_code == 403
+    assert "该密码已公开" in response.text
