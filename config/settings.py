@@ -13,6 +13,8 @@ TEMPLATES_DIR = PROJECT_ROOT / "templates"
 CLOCK_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
 # Public, so only for development and tests; production refuses it.
 DEVELOPMENT_SECRET_KEY = "kefu-flow-development-secret-key"
+# The demo organisation's login, printed by `make up` and in the README; production refuses it.
+DEMO_PASSWORD = "kefu-demo-2026"
 
 
 class Settings(BaseSettings):
@@ -80,7 +82,10 @@ class Settings(BaseSettings):
     onboarding_policy_file: Path | None = None
 
     # Files attached to tasks: the largest accepted upload (10 MiB: phone photos and scans fit).
+    # An upload's request may be that large (plus its form); any other request body is refused
+    # past max_request_bytes before it is read (the largest form or JSON body is a few KiB).
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @property
     def attachments_dir(self) -> Path:

@@ -237,6 +237,8 @@ def _password(value: str, field: str, problems: list[FieldProblem]) -> str:
                 max_chars=MAX_PASSWORD_CHARS,
             )
         )
+    elif people.is_published_password(value):
+        problems.append(_problem(field, "This password is on a published list: choose another"))
     return value
 
 

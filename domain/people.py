@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pwdlib import PasswordHash
-from sqlalchemy import select, update
+from sqlalchemy import case, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from config import get_settings
+from config.settings import DEMO_PASSWORD
+from db.base import UTCDateTime
 from db.models import ApiToken, Role, User, UserRole
-from domain.errors import AccountLocked, DomainError, NotAuthenticated, NotFound
+from domain.errors import AccountLocked, DomainError, Forbidden, NotAuthenticated, NotFound
 
 password_hasher = PasswordHash.recommended()
 # Verifying against a fixed hash when the user is unknown keeps the response time the same,
@@ -32,6 +35,36 @@ class Lockout:
 
 
 LOCKOUT = Lockout()
+
+# Passwords anyone can look up: the demo's, and the ten-character-or-longer entries at the top of
+# the published common-password lists (Chinese sites' included). Never set; in production, never
+# accepted at login either, so a database the demo seeded cannot be entered with them.
+PUBLISHED_PASSWORDS = frozenset(
+    {
+        DEMO_PASSWORD,
+        "1234567890",
+        "0123456789",
+        "12345678910",
+        "123456789a",
+        "a123456789",
+        "qwertyuiop",
+        "1q2w3e4r5t",
+        "1qaz2wsx3edc",
+        "qwerty123456",
+        "password123",
+        "password1234",
+        "admin123456",
+        "abc1234567",
+        "woaini1314",
+        "5201314520",
+        "iloveyou1314",
+    }
+)
+
+
+def is_published_password(password: str) -> bool:
+    """Return whether `password` is on a published list (letter case does not help)."""
+    return password.lower() in PUBLISHED_PASSWORDS
 
 
 @dataclass(frozen=True)
@@ -55,22 +88,56 @@ def authenticate(
         password_hasher.verify(password, _UNKNOWN_USER_HASH)
         return LoginAttempt(None, NotAuthenticated("Wrong username or password"))
     if user.locked_until is not None and user.locked_until > now:
-        return LoginAttempt(
-            None,
-            AccountLocked(
-                "Too many wrong passwords: the account is locked for {minutes} minutes",
-                minutes=int(policy.duration.total_seconds() // 60),
-            ),
-        )
+        return LoginAttempt(None, _locked(policy))
     if not password_hasher.verify(password, user.password_hash) or not user.active:
-        user.failed_logins += 1
-        if user.failed_logins >= policy.max_failures:
-            user.failed_logins = 0
-            user.locked_until = now + policy.duration
+        _count_failure(session, user, now, policy)
         return LoginAttempt(None, NotAuthenticated("Wrong username or password"))
-    user.failed_logins = 0
-    user.locked_until = None
+    if get_settings().environment == "production" and is_published_password(password):
+        return LoginAttempt(
+            None, Forbidden("This password is published: ask an admin to set a new one")
+        )
+    if not _clear_failures(session, user, now):
+        return LoginAttempt(None, _locked(policy))
     return LoginAttempt(user)
+
+
+def _locked(policy: Lockout) -> AccountLocked:
+    return AccountLocked(
+        "Too many wrong passwords: the account is locked for {minutes} minutes",
+        minutes=int(policy.duration.total_seconds() // 60),
+    )
+
+
+def _count_failure(session: Session, user: User, now: datetime, policy: Lockout) -> None:
+    """Count a wrong password in one UPDATE, locking the account at the limit.
+
+    The database adds to the stored count: parallel attempts that each read the count first
+    and wrote it back plus one would overwrite each other, and the account would never lock.
+    """
+    failures = User.failed_logins + 1
+    limit_reached = failures >= policy.max_failures
+    # Typed, so that it is stored in UTC like every timestamp (a CASE does not infer the type).
+    until = literal(now + policy.duration, UTCDateTime())
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(
+            failed_logins=case((limit_reached, 0), else_=failures),
+            locked_until=case((limit_reached, until), else_=User.locked_until),
+        )
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def _clear_failures(session: Session, user: User, now: datetime) -> bool:
+    """Reset the failure count unless a parallel attempt locked the account meanwhile."""
+    cleared = session.execute(
+        update(User)
+        .where(User.id == user.id, or_(User.locked_until.is_(None), User.locked_until <= now))
+        .values(failed_logins=0, locked_until=None)
+        .execution_options(synchronize_session="fetch")
+    )
+    return cleared.rowcount == 1
 
 
 def _digest(token: str) -> str:

@@ -1,5 +1,6 @@
 """Starting a process from its intake form, the same way from the REST API and the web pages."""
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,7 @@ from db.models import Process, ProcessKind, Role, User
 from db.session import transaction
 from domain import onboarding, resignation, training_plan
 from domain.complaints import RECEIVING_ROLES, record_complaint
+from domain.process_starts import claim_start_key, settle_start_key
 from forms.complaint import ComplaintCreate
 from forms.onboarding import NewHireCreate
 from forms.resignation import ResignationCreate
@@ -75,16 +77,34 @@ INTAKES: dict[ProcessKind, Intake] = {
 }
 
 
-def start_process(kind: ProcessKind, user_id: int, intake: BaseModel, now: datetime) -> Process:
+def start_process(
+    kind: ProcessKind,
+    user_id: int,
+    intake: BaseModel,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> Process:
     """Record a process as `user_id` and start its flow run; return the process as it stands.
 
     The flow run is created after the commit: if Prefect is unreachable the process stays
-    "starting" and the sweep starts it later, so what was recorded is never lost.
+    "starting" and the sweep starts it later, so what was recorded is never lost. A start sent
+    again with the same `idempotency_key` records nothing and returns the first one's process.
     """
     spec = INTAKES[kind]
     rules = (spec.policy(),) if spec.policy else ()
     with transaction() as session:
-        process_id = spec.record(session, session.get_one(User, user_id), intake, *rules, now).id
+        user = session.get_one(User, user_id)
+        first = claim_start_key(session, user, idempotency_key, _digest(kind, intake), now)
+        if first is not None:
+            return first
+        process = spec.record(session, user, intake, *rules, now)
+        if idempotency_key is not None:
+            settle_start_key(session, user, idempotency_key, process)
+        process_id = process.id
     start_process_run(process_id)
     with transaction() as session:
         return session.get_one(Process, process_id)
+
+
+def _digest(kind: ProcessKind, intake: BaseModel) -> str:
+    return hashlib.sha256(f"{kind}\n{intake.model_dump_json()}".encode()).hexdigest()

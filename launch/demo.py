@@ -5,13 +5,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from config.settings import DEMO_PASSWORD
 from db.models import Role, Site, User, UserRole
 from domain.people import hash_password
 
 DEMO_SITE_CODE = "cuihu"
 DEMO_SITE_NAME = "翠湖花园管理处"
-# A published demo login, not a secret: the launcher refuses to seed it in production.
-DEMO_PASSWORD = "kefu-demo-2026"
 
 
 @dataclass(frozen=True)

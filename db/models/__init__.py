@@ -21,6 +21,7 @@ from db.models.onboarding import TrainingDay as TrainingDay
 from db.models.outbox import DeliveryState, OutboxMessage
 from db.models.people import ApiToken, Role, Site, User, UserRole
 from db.models.process import Event, Process, ProcessKind, ProcessState
+from db.models.process_start import ProcessStartKey as ProcessStartKey
 from db.models.resignation import HandoverItem as HandoverItem
 from db.models.resignation import KbArticle as KbArticle
 from db.models.resignation import KbArticleTag as KbArticleTag

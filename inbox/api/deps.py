@@ -4,12 +4,13 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
 from db.models import User
+from db.models.process_start import IDEMPOTENCY_KEY_MAX_CHARS
 from db.session import transaction
 from domain.errors import NotAuthenticated
 from domain.people import user_for_token
@@ -45,3 +46,16 @@ def get_current_user(clock: ClockDep, token: Annotated[str | None, Depends(oauth
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+# A client that may retry a start sends a key of its own choosing (a UUID); a repeat with the
+# same key returns the process the first one started instead of recording another.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=IDEMPOTENCY_KEY_MAX_CHARS,
+        description="Repeat a start safely: the same key returns the first start's process",
+    ),
+]

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from inbox.api.deps import ClockDep, CurrentUser, SessionDep
 from notify.preferences import preference_of, update_preference
@@ -38,6 +38,16 @@ class NotificationPreferenceUpdate(BaseModel):
     quiet_hours_enabled: bool | None = None
     quiet_start: str | None = Field(default=None, pattern=CLOCK_PATTERN)
     quiet_end: str | None = Field(default=None, pattern=CLOCK_PATTERN)
+
+    @field_validator(
+        "wecom_enabled", "email_enabled", "digest_enabled", "quiet_hours_enabled", mode="before"
+    )
+    @classmethod
+    def _switch_sent_as_null(cls, value: object) -> object:
+        # None only stands for "not sent"; a switch sent as null is neither on nor off.
+        if value is None:
+            raise ValueError("Must be true or false")
+        return value
 
 
 @router.get("", response_model=NotificationPreferencePublic)

@@ -17,7 +17,7 @@ from db.models import NewHire, Process, ProcessKind, User
 from domain import onboarding
 from forms.onboarding import NewHireCreate
 from i18n import gettext_for
-from inbox.api.deps import ClockDep, CurrentUser, SessionDep
+from inbox.api.deps import ClockDep, CurrentUser, IdempotencyKey, SessionDep
 from inbox.api.errors import request_locale
 from inbox.api.schemas import ProcessStarted
 from inbox.intake import start_process
@@ -141,9 +141,11 @@ class TrainerCohortPublic(BaseModel):
 
 
 @router.post("", response_model=ProcessStarted, status_code=status.HTTP_201_CREATED)
-def register_new_hire(intake: NewHireCreate, user: CurrentUser, clock: ClockDep) -> ProcessStarted:
+def register_new_hire(
+    intake: NewHireCreate, user: CurrentUser, clock: ClockDep, key: IdempotencyKey = None
+) -> ProcessStarted:
     """Register a new hire (HR); their onboarding starts with the supervisor choosing a mentor."""
-    return ProcessStarted.of(start_process(ProcessKind.ONBOARDING, user.id, intake, clock()))
+    return ProcessStarted.of(start_process(ProcessKind.ONBOARDING, user.id, intake, clock(), key))
 
 
 @router.get("", response_model=list[NewHireSummary])

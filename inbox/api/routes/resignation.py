@@ -11,7 +11,7 @@ from db.models import Process, ProcessKind, Resignation, User
 from domain import resignation as resignations
 from domain.knowledge import articles_of_sessions
 from forms.resignation import ResignationCreate
-from inbox.api.deps import ClockDep, CurrentUser, SessionDep
+from inbox.api.deps import ClockDep, CurrentUser, IdempotencyKey, SessionDep
 from inbox.api.schemas import ProcessStarted
 from inbox.intake import start_process
 from rules.resignation import load_policy
@@ -140,10 +140,10 @@ def resignation_public(session: Session, resignation: Resignation) -> Resignatio
 
 @router.post("", response_model=ProcessStarted, status_code=status.HTTP_201_CREATED)
 def create_resignation(
-    intake: ResignationCreate, user: CurrentUser, clock: ClockDep
+    intake: ResignationCreate, user: CurrentUser, clock: ClockDep, key: IdempotencyKey = None
 ) -> ProcessStarted:
     """Record a resignation (your own, or as HR someone else's) and start the handover."""
-    return ProcessStarted.of(start_process(ProcessKind.RESIGNATION, user.id, intake, clock()))
+    return ProcessStarted.of(start_process(ProcessKind.RESIGNATION, user.id, intake, clock(), key))
 
 
 @router.get("/{process_id}", response_model=ResignationPublic)

@@ -15,7 +15,7 @@ from domain import inbox
 from domain import training_plan as plans
 from flows.catalog import STEPS
 from forms.training_plan import PlanDocument, TrainingPlanCreate
-from inbox.api.deps import ClockDep, CurrentUser, SessionDep
+from inbox.api.deps import ClockDep, CurrentUser, IdempotencyKey, SessionDep
 from inbox.api.schemas import ProcessStarted
 from inbox.intake import start_process
 from rules.training_plan import load_policy
@@ -159,9 +159,13 @@ def plan_public(session: Session, plan: TrainingPlan) -> TrainingPlanPublic:
 
 
 @router.post("", response_model=ProcessStarted, status_code=status.HTTP_201_CREATED)
-def start_plan(intake: TrainingPlanCreate, user: CurrentUser, clock: ClockDep) -> ProcessStarted:
+def start_plan(
+    intake: TrainingPlanCreate, user: CurrentUser, clock: ClockDep, key: IdempotencyKey = None
+) -> ProcessStarted:
     """Start drafting the annual or a monthly plan (supervisors); its deadlines are computed."""
-    return ProcessStarted.of(start_process(ProcessKind.TRAINING_PLAN, user.id, intake, clock()))
+    return ProcessStarted.of(
+        start_process(ProcessKind.TRAINING_PLAN, user.id, intake, clock(), key)
+    )
 
 
 @router.get("/records", response_model=list[RecordLinePublic])

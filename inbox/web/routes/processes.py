@@ -1,9 +1,12 @@
 """Start a process from the browser, and follow one: its facts, open tasks and history."""
 
+import re
+import uuid
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
 
 from db.models import ProcessKind, User
 from db.session import transaction
@@ -23,6 +26,8 @@ from inbox.web.session import CsrfChecked, SubmittedForm, WebUser, acting_user, 
 from tasks.process_runs import process_run_url
 
 router = APIRouter(include_in_schema=False)
+START_KEY_FIELD = "idempotency_key"
+_START_KEY = re.compile(r"[0-9a-f-]{36}")
 
 
 def _start_page(
@@ -31,6 +36,7 @@ def _start_page(
     kind: ProcessKind,
     values: dict[str, object],
     errors: dict[str, str],
+    start_key: str,
     status_code: int = 200,
 ) -> HTMLResponse:
     intake = INTAKES[kind]
@@ -39,8 +45,20 @@ def _start_page(
         people = [(str(p.id), p.display_name) for p in colleagues(session, user.site_id)]
     fields = form_fields(intake.form, values, errors, gettext, people)
     kinds = [kind for kind, other in INTAKES.items() if other.may_start(user)]
-    context = {"intake": intake, "fields": fields, "kinds": kinds, "errors": errors}
+    context = {
+        "intake": intake,
+        "fields": fields,
+        "kinds": kinds,
+        "errors": errors,
+        "start_key": start_key,
+    }
     return render(request, "start.html", context, user=user, status_code=status_code)
+
+
+def _start_key_of(submitted: FormData) -> str | None:
+    """Return the well-formed start key a submitted form carries, if any."""
+    sent_key = submitted.get(START_KEY_FIELD)
+    return sent_key if isinstance(sent_key, str) and _START_KEY.fullmatch(sent_key) else None
 
 
 @router.get("/start", response_class=HTMLResponse)
@@ -57,10 +75,14 @@ def start_form(kind: ProcessKind, request: Request, user: WebUser) -> HTMLRespon
     if not INTAKES[kind].may_start(user):
         raise Forbidden("You may not start this process; ask a colleague whose role does")
     defaults: dict[str, object] = {"channel": "phone"} if kind == ProcessKind.COMPLAINT else {}
+    # One key per form shown: submitting it twice (a double click, a retry) starts one process.
+    # A draft kept over a lapsed login keeps its key: that post started nothing.
+    start_key = str(uuid.uuid4())
     draft = take_draft(request)
     if draft is not None:
         defaults = parse_submission(INTAKES[kind].form, draft, ZoneInfo(user.site.timezone))
-    return no_store(_start_page(request, user, kind, defaults, {}))
+        start_key = _start_key_of(draft) or start_key
+    return no_store(_start_page(request, user, kind, defaults, {}, start_key))
 
 
 @router.post("/start/{kind}", dependencies=[CsrfChecked])
@@ -69,12 +91,16 @@ def start(
 ) -> Response:
     """Record the process; refused input comes back as typed, with each field's error."""
     payload = parse_submission(INTAKES[kind].form, submitted, ZoneInfo(user.site.timezone))
+    key = _start_key_of(submitted)
     try:
-        process = start_process(kind, user.id, validate_form(INTAKES[kind].form, payload), clock())
+        intake = validate_form(INTAKES[kind].form, payload)
+        process = start_process(kind, user.id, intake, clock(), key)
     except Invalid as refusal:
         gettext = gettext_for(page_locale(request, user))
         errors = errors_by_path(refusal.problems, gettext)
-        return _start_page(request, user, kind, payload, errors, refusal.status)
+        # A refused start took no key: the corrected form may use the same one.
+        start_key = key or str(uuid.uuid4())
+        return _start_page(request, user, kind, payload, errors, start_key, refusal.status)
     return RedirectResponse(f"/processes/{process.id}", status_code=303)
 
 
