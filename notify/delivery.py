@@ -1,9 +1,11 @@
 """Deliver due outbox messages, each at most once, with backoff between attempts.
 
 Email goes through Apprise; WeCom person and group-bot messages through notify.wecom, which checks
-WeCom's errcode. A message is claimed by compare-and-set and the claim is committed before the
-send, so two senders never send the same row. A message whose sender vanished mid-send, or whose
-send timed out after it was handed over, becomes "unknown" and is never re-sent blindly.
+WeCom's errcode. Each message is claimed by compare-and-set just before its own send, and the claim
+is committed first, so two senders never send the same row and a sender killed mid-pass leaves only
+the message it was sending in "sending": the rest are still due and go out on the next pass. A
+message whose sender vanished mid-send, or whose send timed out after it was handed over, becomes
+"unknown" and is never re-sent blindly.
 
 A group bot gets at most its per-minute quota; the overflow waits for the next minute. Several
 low-urgency messages waiting for one person on one channel go out as one merged message.
@@ -11,7 +13,7 @@ low-urgency messages waiting for one person on one channel go out as one merged 
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -19,7 +21,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 import apprise
 import httpx
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings, get_settings
@@ -66,9 +68,6 @@ PERSON_CHANNELS = (NotificationChannel.EMAIL, NotificationChannel.WECOM)
 # The note (an English msgid) and link that end a WeCom message clipped to its byte limit.
 CLIPPED_NOTE = "… (message too long) [Open the full task]({url})"
 RETRYABLE_STATES = (DeliveryState.PENDING, DeliveryState.FAILED)
-# Messages claimed in one transaction. Small, so the last of a batch is sent well within the
-# sending lease even if each send before it runs into its timeout.
-CLAIM_BATCH = 10
 
 
 @dataclass
@@ -148,14 +147,11 @@ def find_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int, 
     return [(message_id, attempts) for message_id, attempts in rows]
 
 
-def _claims(session: Session, attempts: Mapping[int, int]) -> list[Claim]:
-    """Return the claims of messages just moved to "sending", by id, with their new attempts."""
-    if not attempts:
-        return []
+def _claim_of(session: Session, message_id: int, attempt: int) -> Claim:
+    """Return the claim of a message just moved to "sending" as attempt number `attempt`."""
     # Addresses are read now, at send time, so a corrected address is used on the next attempt.
-    rows = session.execute(
+    row = session.execute(
         select(
-            OutboxMessage.id,
             OutboxMessage.channel,
             OutboxMessage.subject,
             OutboxMessage.body,
@@ -172,64 +168,47 @@ def _claims(session: Session, attempts: Mapping[int, int]) -> list[Claim]:
         )
         .outerjoin(User, User.id == OutboxMessage.recipient_id)
         .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
-        .where(OutboxMessage.id.in_(list(attempts)))
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-    ).all()
-    claims = []
-    for row in rows:
-        addresses = {
-            NotificationChannel.EMAIL: row.email,
-            NotificationChannel.WECOM: row.wecom_userid,
-        }
-        attempt = attempts[row.id]
-        claims.append(
-            Claim(
-                row.id,
-                attempt,
-                row.channel,
-                row.subject,
-                row.body,
-                addresses.get(NotificationChannel(row.channel)),
-                body_html=row.body_html,
-                event=row.event,
-                recipient_id=row.recipient_id,
-                locale=row.locale,
-                bot_name=row.bot_name,
-                link_url=row.link_url,
-                urgent=row.urgent,
-                previous_state=DeliveryState.PENDING if attempt == 1 else DeliveryState.FAILED,
-                display_name=row.display_name or "",
-            )
-        )
-    return claims
+        .where(OutboxMessage.id == message_id)
+    ).one()
+    addresses = {
+        NotificationChannel.EMAIL: row.email,
+        NotificationChannel.WECOM: row.wecom_userid,
+    }
+    return Claim(
+        message_id,
+        attempt,
+        row.channel,
+        row.subject,
+        row.body,
+        addresses.get(NotificationChannel(row.channel)),
+        body_html=row.body_html,
+        event=row.event,
+        recipient_id=row.recipient_id,
+        locale=row.locale,
+        bot_name=row.bot_name,
+        link_url=row.link_url,
+        urgent=row.urgent,
+        previous_state=DeliveryState.PENDING if attempt == 1 else DeliveryState.FAILED,
+        display_name=row.display_name or "",
+    )
 
 
 def claim(session: Session, message_id: int, *, seen_attempts: int, now: datetime) -> Claim | None:
     """Move a due message to "sending" if nobody else has since; return the claim or None."""
-    claims = claim_batch(session, [(message_id, seen_attempts)], now=now)
-    return claims[0] if claims else None
-
-
-def claim_batch(session: Session, due: Sequence[tuple[int, int]], *, now: datetime) -> list[Claim]:
-    """Move those of the due (id, attempts) that nobody has touched since to "sending"."""
-    if not due:
-        return []
     # Comparing attempts as well as state means a row another sender has tried in the meantime
     # (and failed, so it is "failed" again) is not tried again before its backoff.
-    unchanged = or_(
-        *(
-            and_(OutboxMessage.id == message_id, OutboxMessage.attempts == seen)
-            for message_id, seen in due
-        )
-    )
-    moved = session.execute(
+    attempt = session.execute(
         update(OutboxMessage)
-        .where(unchanged, OutboxMessage.state.in_(RETRYABLE_STATES))
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.attempts == seen_attempts,
+            OutboxMessage.state.in_(RETRYABLE_STATES),
+        )
         .values(state=DeliveryState.SENDING, sending_since=now, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage.id, OutboxMessage.attempts)
+        .returning(OutboxMessage.attempts)
         .execution_options(synchronize_session=False)
-    ).all()
-    return _claims(session, {int(row[0]): int(row[1]) for row in moved})
+    ).scalar_one_or_none()
+    return None if attempt is None else _claim_of(session, message_id, attempt)
 
 
 def defer(session: Session, claimed: Claim, *, until: datetime) -> None:
@@ -491,31 +470,45 @@ class Senders:
             raise DeliveryError(f"no sender for channel {claimed.channel!r}")
 
 
-def _deliver_claimed(
+def _claim_for_sending(
     session_factory: sessionmaker[Session],
-    claimed: Claim,
+    due: tuple[int, int],
     senders: Senders,
     report: DeliveryReport,
-) -> None:
-    settings, clock = senders.settings, senders.clock
-    message_id = claimed.message_id
-    companions: list[Companion] = []
-    if claimed.channel == NotificationChannel.WECOM_BOT and claimed.bot_name:
-        with session_factory.begin() as session:
+) -> tuple[Claim, list[Companion]] | None:
+    """Claim one due (id, attempts) with its group bot's slot or its burst, in one commit."""
+    settings, now = senders.settings, senders.clock()
+    message_id, seen_attempts = due
+    with session_factory.begin() as session:
+        claimed = claim(session, message_id, seen_attempts=seen_attempts, now=now)
+        if claimed is None:
+            return None
+        if claimed.channel == NotificationChannel.WECOM_BOT and claimed.bot_name:
             wait_until = take_bot_slot(
                 session,
                 claimed.bot_name,
-                now=clock(),
+                now=now,
                 per_minute=settings.wecom_bot_messages_per_minute,
             )
             if wait_until is not None:
                 defer(session, claimed, until=wait_until)
                 report.deferred += 1
-                return
-    elif settings.notify_merge_window_seconds is not None and is_mergeable(claimed):
-        hold = timedelta(seconds=settings.notify_merge_window_seconds)
-        with session_factory.begin() as session:
-            companions = claim_companions(session, claimed, now=clock(), hold=hold)
+                return None
+        elif settings.notify_merge_window_seconds is not None and is_mergeable(claimed):
+            hold = timedelta(seconds=settings.notify_merge_window_seconds)
+            return claimed, claim_companions(session, claimed, now=now, hold=hold)
+    return claimed, []
+
+
+def _deliver_claimed(
+    session_factory: sessionmaker[Session],
+    claimed: Claim,
+    companions: Sequence[Companion],
+    senders: Senders,
+    report: DeliveryReport,
+) -> None:
+    settings, clock = senders.settings, senders.clock
+    message_id = claimed.message_id
     to_send = merged_claim(claimed, companions, settings) if companions else claimed
     try:
         senders.send(to_send)
@@ -582,12 +575,12 @@ def deliver_due(
         while True:
             with session_factory.begin() as session:
                 due = find_due(session, now=clock(), limit=settings.outbox_batch_size)
-            for first in range(0, len(due), CLAIM_BATCH):
-                # The claim commits before the sends, so another sender leaves these rows alone.
-                with session_factory.begin() as session:
-                    claims = claim_batch(session, due[first : first + CLAIM_BATCH], now=clock())
-                for claimed in claims:
-                    _deliver_claimed(session_factory, claimed, senders, report)
+            for message in due:
+                # One claim per send, committed just before it: a sender killed here leaves only
+                # the message it was sending in "sending", never ones it had not tried yet.
+                claimed = _claim_for_sending(session_factory, message, senders, report)
+                if claimed is not None:
+                    _deliver_claimed(session_factory, *claimed, senders, report)
             # A short batch means the queue is drained; a failed message waits for its backoff.
             if len(due) < settings.outbox_batch_size:
                 return report
