@@ -18,7 +18,9 @@ from notify.delivery import (
     claim,
     deliver_due,
     email_url,
+    find_due,
     guarded_apprise_logs,
+    mark_stale_sends_unknown,
     redact,
     url_secrets,
 )
@@ -290,6 +292,29 @@ def test_stale_sending_becomes_unknown_and_is_not_resent(
     later = deliver_due(T0 + timedelta(days=1), session_factory=session_factory, settings=settings)
     assert later == DeliveryReport(unknown=1)
     assert sink.envelopes == []
+
+
+def test_only_the_claimed_message_waits_for_its_lease_and_the_rest_stay_due(
+    session_factory: sessionmaker[Session], site_id: int, add_user: AddUser, make_settings: Make
+) -> None:
+    lease = timedelta(seconds=300)
+    claimed_id, *untried = queue(session_factory, site_id, add_user, make_settings, count=3)
+    with session_factory.begin() as session:
+        # A sender claims its first message and dies before it claims the next.
+        claim(session, claimed_id, seen_attempts=0, now=T0)
+
+    with session_factory.begin() as session:
+        due = find_due(session, now=T0 + lease, limit=10)
+        within = mark_stale_sends_unknown(session, now=T0 + lease, lease=lease)
+    with session_factory.begin() as session:
+        after = mark_stale_sends_unknown(
+            session, now=T0 + lease + timedelta(seconds=1), lease=lease
+        )
+
+    assert due == [(message_id, 0) for message_id in untried]
+    assert (within, after) == (0, 1)
+    assert message(session_factory, claimed_id).state == DeliveryState.UNKNOWN
+    assert [message(session_factory, mid).state for mid in untried] == [DeliveryState.PENDING] * 2
 
 
 @pytest.mark.parametrize("server", ["down", "refuses_login"])
