@@ -1,26 +1,36 @@
 """Deliver due outbox messages, each at most once, with backoff between attempts.
 
-Email goes through Apprise; WeCom person and group-bot messages through notify.wecom, which checks
-WeCom's errcode. Each message is claimed by compare-and-set just before its own send, and the claim
-is committed first, so two senders never send the same row and a sender killed mid-pass leaves only
-the message it was sending in "sending": the rest are still due and go out on the next pass. A
-message whose sender vanished mid-send, or whose send timed out after it was handed over, becomes
-"unknown" and is never re-sent blindly.
+Email is submitted over SMTP to the server Apprise reads from KEFU_SMTP_URL; WeCom person and
+group-bot messages go through notify.wecom, which checks WeCom's errcode. Each message is claimed
+by compare-and-set just before its own send, and the claim is committed first, so two senders never
+send the same row and a sender killed mid-pass leaves only the message it was sending in
+"sending": the rest are still due and go out on the next pass. A message whose sender vanished
+mid-send, or whose answer never came after it was handed over, becomes "unknown" and is never
+re-sent by itself; an ops admin may retry it. An email carries a Message-ID derived from its row's
+dedup key, the same on every attempt, so a mailbox shows a retried copy as the same message. WeCom
+takes no such key: a retried WeCom message that had arrived arrives twice.
 
 A group bot gets at most its per-minute quota; the overflow waits for the next minute. Several
 low-urgency messages waiting for one person on one channel go out as one merged message.
 """
 
+import hashlib
 import logging
+import smtplib
+import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formataddr, formatdate
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import apprise
 import httpx
+from apprise.plugins.email import NotifyEmail, SecureMailMode
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -92,6 +102,8 @@ class Claim:
     subject: str
     body: str
     address: str | None
+    # The same on every attempt, so a repeat after an unknown outcome is known as the same message.
+    delivery_key: str = ""
     body_html: str | None = None
     event: str = ""
     recipient_id: int | None = None
@@ -152,6 +164,7 @@ def _claim_of(session: Session, message_id: int, attempt: int) -> Claim:
     # Addresses are read now, at send time, so a corrected address is used on the next attempt.
     row = session.execute(
         select(
+            OutboxMessage.dedup_key,
             OutboxMessage.channel,
             OutboxMessage.subject,
             OutboxMessage.body,
@@ -181,6 +194,7 @@ def _claim_of(session: Session, message_id: int, attempt: int) -> Claim:
         row.subject,
         row.body,
         addresses.get(NotificationChannel(row.channel)),
+        delivery_key=row.dedup_key,
         body_html=row.body_html,
         event=row.event,
         recipient_id=row.recipient_id,
@@ -276,8 +290,11 @@ def merged_claim(claimed: Claim, companions: Sequence[Companion], settings: Sett
             "inbox_url": inbox_url(settings),
         },
     )
+    parts = ",".join(str(companion.message_id) for companion in companions)
     return replace(
         claimed,
+        # Another burst around the same message is another message, with its own key.
+        delivery_key=f"{claimed.delivery_key}+{parts}",
         subject=message.subject,
         body=message.body,
         body_html=message.body_html,
@@ -389,30 +406,95 @@ def guarded_apprise_logs(secrets: Sequence[str]) -> Iterator[list[str]]:
         apprise_logger.removeFilter(redactor)
 
 
-def send_email(
-    address: str | None, subject: str, body: str, settings: Settings, body_html: str | None = None
-) -> None:
-    """Send one email (HTML with a text part, or plain text); raise DeliveryError if not sent."""
-    if not address:
+def email_message_id(delivery_key: str, sender: str) -> str:
+    """Return the Message-ID of every attempt at the delivery `delivery_key` from `sender`."""
+    digest = hashlib.sha256(delivery_key.encode()).hexdigest()[:32]
+    return f"<{digest}@{sender.rpartition('@')[2] or 'localhost'}>"
+
+
+def _mail_server(server_url: str, to: str, settings: Settings, secrets: list[str]) -> NotifyEmail:
+    """Return the configured mail server as Apprise reads the URL (services, ports, TLS, login)."""
+    url = email_url(server_url, to=to, mail_from=settings.mail_from)
+    asset = apprise.AppriseAsset(app_id=APPRISE_APP_ID, secure_logging=True)
+    with guarded_apprise_logs(secrets) as warnings:
+        server = apprise.Apprise.instantiate(url, asset=asset)
+    if not isinstance(server, NotifyEmail):
+        reason = "; ".join(warnings) or "KEFU_SMTP_URL is not a valid Apprise email URL"
+        raise DeliveryError(redact(reason, secrets))
+    return server
+
+
+def _compose(claimed: Claim, sender: tuple[str | bool, str]) -> bytes:
+    message = EmailMessage()
+    message["Subject"] = claimed.subject
+    message["From"] = formataddr((sender[0] or None, sender[1]), charset="utf-8")
+    message["To"] = claimed.address
+    message["Date"] = formatdate()
+    message["Message-ID"] = email_message_id(claimed.delivery_key, sender[1])
+    message["X-Application"] = APPRISE_APP_ID
+    message.set_content(claimed.body, cte="quoted-printable")
+    if claimed.body_html:
+        message.add_alternative(claimed.body_html, subtype="html", cte="quoted-printable")
+    return message.as_bytes(policy=SMTP_POLICY)
+
+
+def _expect(reply: tuple[int, bytes], accepted: tuple[int, ...], what: str) -> None:
+    code, text = reply
+    if code not in accepted:
+        raise DeliveryError(
+            f"the mail server refused {what}: {code} {text.decode(errors='replace')}"
+        )
+
+
+def send_email(claimed: Claim, settings: Settings) -> None:
+    """Send the claimed email; raise DeliveryError if not sent, DeliveryUncertain if it may be.
+
+    Apprise reads the server URL but the message is submitted here: Apprise gives every message a
+    random Message-ID, and reports a lost answer to the message's data the same as a refusal.
+    """
+    if not claimed.address:
         raise DeliveryError("the recipient has no email address")
     server_url = smtp_url(settings)
     secrets = url_secrets(server_url)
-    body_format = apprise.NotifyFormat.HTML if body_html else apprise.NotifyFormat.TEXT
-    url = email_url(
-        server_url, to=address, mail_from=settings.mail_from, body_format=body_format.value
-    )
-    # A fresh Apprise object per delivery: a reused one throttles (~5.5 s) between sends.
-    notifier = apprise.Apprise(
-        asset=apprise.AppriseAsset(app_id=APPRISE_APP_ID, secure_logging=True)
-    )
-    with guarded_apprise_logs(secrets) as warnings:
-        if not notifier.add(url):
-            raise DeliveryError("KEFU_SMTP_URL is not a valid Apprise email URL")
-        # With HTML, Apprise sends multipart/alternative and derives the text part from it.
-        delivered = notifier.notify(title=subject, body=body_html or body, body_format=body_format)
-    if not delivered:
-        reason = "; ".join(warnings) or "the mail server did not accept the message"
-        raise DeliveryError(redact(reason, secrets))
+    server = _mail_server(server_url, claimed.address, settings, secrets)
+    content = _compose(claimed, server.from_addr)
+    where = f"the mail server {server.smtp_host}:{server.port}"
+    context = ssl.create_default_context()
+    if not server.verify_certificate:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    timeout = server.socket_connect_timeout
+    try:
+        if server.secure_mode == SecureMailMode.SSL:
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(
+                server.smtp_host, server.port, timeout=timeout, context=context
+            )
+        else:
+            connection = smtplib.SMTP(server.smtp_host, server.port, timeout=timeout)
+    except OSError as error:
+        raise DeliveryError(redact(f"could not connect to {where}: {error}", secrets)) from None
+    try:
+        try:
+            if server.secure_mode == SecureMailMode.STARTTLS:
+                connection.starttls(context=context)
+            if server.user and server.password:
+                connection.login(server.user, server.password)
+            connection.ehlo_or_helo_if_needed()
+            _expect(connection.mail(server.from_addr[1]), (250,), "the sender")
+            _expect(connection.rcpt(claimed.address), (250, 251), "the recipient")
+        except OSError as error:  # smtplib's errors are OSErrors too
+            raise DeliveryError(redact(f"{where}: {error}", secrets)) from None
+        try:
+            reply = connection.data(content)
+        except smtplib.SMTPResponseException as error:
+            raise DeliveryError(redact(f"{where} refused the data: {error}", secrets)) from None
+        except OSError as error:
+            # The message was handed over but its answer never came: it may well have arrived.
+            raise DeliveryUncertain(redact(f"no answer from {where}: {error}", secrets)) from None
+        _expect(reply, (250,), "the message")
+        with suppress(OSError):
+            connection.quit()
+    finally:
+        connection.close()
 
 
 def clipped_markdown(claimed: Claim, limit: int) -> str:
@@ -448,7 +530,7 @@ class Senders:
         """Send the claimed message on its channel; raise DeliveryError if it did not go through."""
         settings = self.settings
         if claimed.channel == NotificationChannel.EMAIL:
-            send_email(claimed.address, claimed.subject, claimed.body, settings, claimed.body_html)
+            send_email(claimed, settings)
         elif claimed.channel == NotificationChannel.WECOM:
             if not claimed.address:
                 raise DeliveryError("the recipient has no WeCom userid")

@@ -17,6 +17,7 @@ from notify.delivery import (
     backoff_after,
     claim,
     deliver_due,
+    email_message_id,
     email_url,
     find_due,
     guarded_apprise_logs,
@@ -25,6 +26,7 @@ from notify.delivery import (
     url_secrets,
 )
 from notify.outbox import enqueue
+from tests.notify.conftest import HoldingSink
 
 AddUser = Callable[..., User]
 Make = Callable[..., Settings]
@@ -315,6 +317,38 @@ def test_only_the_claimed_message_waits_for_its_lease_and_the_rest_stay_due(
     assert (within, after) == (0, 1)
     assert message(session_factory, claimed_id).state == DeliveryState.UNKNOWN
     assert [message(session_factory, mid).state for mid in untried] == [DeliveryState.PENDING] * 2
+
+
+def test_an_email_whose_answer_never_came_is_unknown_and_a_retry_keeps_its_message_id(
+    session_factory: sessionmaker[Session],
+    site_id: int,
+    add_user: AddUser,
+    make_settings: Make,
+    holding_smtp_server: Callable[[int], tuple[HoldingSink, int]],
+) -> None:
+    sink, port = holding_smtp_server(1)
+    [message_id] = queue(session_factory, site_id, add_user, make_settings)
+    # The server takes the message and holds its answer past the sender's one-second timeout.
+    settings = make_settings(smtp_url=f"{local_smtp(port)}&cto=1")
+
+    first = deliver_due(T0, session_factory=session_factory, settings=settings)
+    sink.release.set()
+    row = message(session_factory, message_id)
+    with session_factory.begin() as session:
+        # An ops admin sends it again (notify.operations.retry_delivery).
+        session.execute(
+            update(OutboxMessage).values(
+                state=DeliveryState.PENDING, attempts=0, sending_since=None
+            )
+        )
+    second = deliver_due(T0, session_factory=session_factory, settings=settings)
+
+    assert first == DeliveryReport(unknown=1)
+    assert row.state == DeliveryState.UNKNOWN and "no answer" in (row.last_error or "")
+    assert second == DeliveryReport(sent=1)
+    # Both copies arrived, as one message to the mailbox: the same Message-ID.
+    key = email_message_id(row.dedup_key, "kefu@example.cn")
+    assert sink.message_ids == {key: 2}
 
 
 @pytest.mark.parametrize("server", ["down", "refuses_login"])

@@ -4,20 +4,14 @@ The sender runs as its own process against a real SMTP server that holds one mes
 so the kill lands while exactly that message is in flight.
 """
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
-import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,8 +20,9 @@ from config.settings import PROJECT_ROOT
 from db.base import utcnow
 from db.models import DeliveryState, OutboxMessage, User
 from launch.embedded import eventually
+from notify.delivery import email_message_id
 from notify.outbox import enqueue
-from tests.notify.conftest import free_port
+from tests.notify.conftest import HoldingSink
 
 QUEUED = 30
 # The message whose answer the server holds back: the sender is killed while waiting for it.
@@ -35,43 +30,10 @@ HELD = 5
 LEASE_SECONDS = 10
 # Generous: a loaded CI machine takes seconds to start a Python process.
 START_DEADLINE = 120.0
+SENDER_ADDRESS = "kefu@example.cn"
 SENDER = "import sys; from datetime import datetime; from notify.delivery import deliver_due; " + (
     "deliver_due(datetime.fromisoformat(sys.argv[1]) if len(sys.argv) > 1 else None)"
 )
-
-
-class HoldingSink:
-    """An SMTP server's handler that keeps every message and holds the answer to one of them."""
-
-    def __init__(self, hold: int) -> None:
-        self._hold = hold
-        self._lock = threading.Lock()
-        self.release = threading.Event()
-        self.recipients: Counter[str] = Counter()
-        self.arrived = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
-        with self._lock:
-            self.recipients.update(envelope.rcpt_tos)
-            self.arrived += 1
-            held = self.arrived == self._hold
-        if held:
-            # The message is in; its sender never hears so.
-            await asyncio.to_thread(self.release.wait, START_DEADLINE)
-        return "250 OK"
-
-
-@pytest.fixture
-def holding_sink() -> Iterator[tuple[HoldingSink, int]]:
-    sink = HoldingSink(HELD)
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        sink.release.set()
-        controller.stop()
 
 
 def _sender(engine: Engine, port: int, *args: str) -> subprocess.Popen[bytes]:
@@ -80,7 +42,7 @@ def _sender(engine: Engine, port: int, *args: str) -> subprocess.Popen[bytes]:
         **os.environ,
         "KEFU_ENVIRONMENT": "test",
         "KEFU_DATABASE_URL": engine.url.render_as_string(hide_password=False),
-        "KEFU_SMTP_URL": f"mailto://127.0.0.1:{port}?from=kefu@example.cn",
+        "KEFU_SMTP_URL": f"mailto://127.0.0.1:{port}?from={SENDER_ADDRESS}",
         "KEFU_NOTIFY_MERGE_WINDOW_SECONDS": "off",
         "KEFU_OUTBOX_SENDING_LEASE_SECONDS": str(LEASE_SECONDS),
     }
@@ -88,14 +50,10 @@ def _sender(engine: Engine, port: int, *args: str) -> subprocess.Popen[bytes]:
 
 
 def _states(session_factory: sessionmaker[Session]) -> dict[str, DeliveryState]:
-    """Return each row's state by its recipient's address."""
+    """Return each row's state by the Message-ID its email carries."""
     with session_factory() as session:
-        rows = session.execute(
-            select(User.email, OutboxMessage.state).join(
-                User, User.id == OutboxMessage.recipient_id
-            )
-        ).all()
-    return {str(email): DeliveryState(state) for email, state in rows}
+        rows = session.execute(select(OutboxMessage.dedup_key, OutboxMessage.state)).all()
+    return {email_message_id(key, SENDER_ADDRESS): DeliveryState(state) for key, state in rows}
 
 
 def test_a_sender_killed_mid_pass_loses_and_duplicates_nothing(
@@ -104,9 +62,9 @@ def test_a_sender_killed_mid_pass_loses_and_duplicates_nothing(
     site_id: int,
     add_user: Callable[..., User],
     make_settings: Callable[..., Settings],
-    holding_sink: tuple[HoldingSink, int],
+    holding_smtp_server: Callable[[int], tuple[HoldingSink, int]],
 ) -> None:
-    sink, port = holding_sink
+    sink, port = holding_smtp_server(HELD)
     addresses = [f"resident{n:02d}@example.cn" for n in range(QUEUED)]
     with session_factory.begin() as session:
         people = [add_user(session, site_id, address, email=address) for address in addresses]
@@ -128,7 +86,7 @@ def test_a_sender_killed_mid_pass_loses_and_duplicates_nothing(
     sink.release.set()
 
     states = _states(session_factory)
-    in_flight = [address for address, state in states.items() if state == DeliveryState.SENDING]
+    in_flight = [key for key, state in states.items() if state == DeliveryState.SENDING]
     assert len(in_flight) == 1, states
     assert Counter(states.values())[DeliveryState.SENT] == HELD - 1
     assert Counter(states.values())[DeliveryState.PENDING] == QUEUED - HELD
@@ -139,9 +97,9 @@ def test_a_sender_killed_mid_pass_loses_and_duplicates_nothing(
     assert second.wait(START_DEADLINE) == 0
 
     states = _states(session_factory)
+    assert len(states) == QUEUED
     assert states == {
-        address: DeliveryState.UNKNOWN if address in in_flight else DeliveryState.SENT
-        for address in addresses
+        key: DeliveryState.UNKNOWN if key in in_flight else DeliveryState.SENT for key in states
     }
     # Each arrived exactly once, the one in flight at the kill included: it really had gone.
-    assert sink.recipients == Counter(addresses)
+    assert sink.message_ids == Counter(list(states))
