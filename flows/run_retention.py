@@ -16,6 +16,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterEndTime,
     FlowRunFilterTags,
 )
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 
 from config import get_settings
@@ -64,7 +65,9 @@ def delete_old_housekeeping_runs(cutoff: datetime) -> int:
     )
     deleted = 0
     with get_client(sync_client=True) as client:
-        while runs := client.read_flow_runs(flow_run_filter=old, limit=DELETE_PAGE):
+        while runs := client.read_flow_runs(
+            flow_run_filter=old, sort=FlowRunSort.ID_DESC, limit=DELETE_PAGE
+        ):
             for run in runs:
                 # Already gone (another retention run) is as good as deleted.
                 with suppress(ObjectNotFound):
