@@ -144,21 +144,6 @@ def mark_stale_sends_unknown(session: Session, *, now: datetime, lease: timedelt
     return result.rowcount
 
 
-def find_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int, int]]:
-    """Return (id, attempts) of up to `limit` messages due for an attempt, oldest first."""
-    rows = session.execute(
-        select(OutboxMessage.id, OutboxMessage.attempts)
-        .where(
-            # New messages wait too: for quiet hours, a burst's hold or a bot's next minute.
-            OutboxMessage.state.in_(RETRYABLE_STATES),
-            OutboxMessage.next_attempt_at <= now,
-        )
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit)
-    )
-    return [(message_id, attempts) for message_id, attempts in rows]
-
-
 def _claim_of(session: Session, message_id: int, attempt: int) -> Claim:
     """Return the claim of a message just moved to "sending" as attempt number `attempt`."""
     # Addresses are read now, at send time, so a corrected address is used on the next attempt.
@@ -207,22 +192,30 @@ def _claim_of(session: Session, message_id: int, attempt: int) -> Claim:
     )
 
 
-def claim(session: Session, message_id: int, *, seen_attempts: int, now: datetime) -> Claim | None:
-    """Move a due message to "sending" if nobody else has since; return the claim or None."""
-    # Comparing attempts as well as state means a row another sender has tried in the meantime
-    # (and failed, so it is "failed" again) is not tried again before its backoff.
-    attempt = session.execute(
-        update(OutboxMessage)
+def claim_next(session: Session, *, now: datetime) -> Claim | None:
+    """Move the oldest due message to "sending" and return its claim; None if none is due."""
+    next_due = (
+        select(OutboxMessage.id)
         .where(
-            OutboxMessage.id == message_id,
-            OutboxMessage.attempts == seen_attempts,
+            # New messages wait too: for quiet hours, a burst's hold or a bot's next minute.
             OutboxMessage.state.in_(RETRYABLE_STATES),
+            OutboxMessage.next_attempt_at <= now,
         )
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(1)
+        # Concurrent senders take different rows rather than queue for one (PostgreSQL; SQLite
+        # runs one writer at a time anyway, so the choice and the move are one step there).
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    moved = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == next_due)
         .values(state=DeliveryState.SENDING, sending_since=now, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage.attempts)
+        .returning(OutboxMessage.id, OutboxMessage.attempts)
         .execution_options(synchronize_session=False)
-    ).scalar_one_or_none()
-    return None if attempt is None else _claim_of(session, message_id, attempt)
+    ).one_or_none()
+    return None if moved is None else _claim_of(session, moved.id, moved.attempts)
 
 
 def defer(session: Session, claimed: Claim, *, until: datetime) -> None:
@@ -553,33 +546,32 @@ class Senders:
 
 
 def _claim_for_sending(
-    session_factory: sessionmaker[Session],
-    due: tuple[int, int],
-    senders: Senders,
-    report: DeliveryReport,
+    session_factory: sessionmaker[Session], senders: Senders, report: DeliveryReport
 ) -> tuple[Claim, list[Companion]] | None:
-    """Claim one due (id, attempts) with its group bot's slot or its burst, in one commit."""
+    """Claim the next due message with its group bot's slot or its burst, in one commit.
+
+    Return None when nothing is due; a group bot's message past its quota waits for the next
+    minute and the one after it is claimed instead.
+    """
     settings, now = senders.settings, senders.clock()
-    message_id, seen_attempts = due
     with session_factory.begin() as session:
-        claimed = claim(session, message_id, seen_attempts=seen_attempts, now=now)
-        if claimed is None:
-            return None
-        if claimed.channel == NotificationChannel.WECOM_BOT and claimed.bot_name:
-            wait_until = take_bot_slot(
-                session,
-                claimed.bot_name,
-                now=now,
-                per_minute=settings.wecom_bot_messages_per_minute,
-            )
-            if wait_until is not None:
-                defer(session, claimed, until=wait_until)
-                report.deferred += 1
-                return None
-        elif settings.notify_merge_window_seconds is not None and is_mergeable(claimed):
-            hold = timedelta(seconds=settings.notify_merge_window_seconds)
-            return claimed, claim_companions(session, claimed, now=now, hold=hold)
-    return claimed, []
+        while (claimed := claim_next(session, now=now)) is not None:
+            if claimed.channel == NotificationChannel.WECOM_BOT and claimed.bot_name:
+                wait_until = take_bot_slot(
+                    session,
+                    claimed.bot_name,
+                    now=now,
+                    per_minute=settings.wecom_bot_messages_per_minute,
+                )
+                if wait_until is not None:
+                    defer(session, claimed, until=wait_until)
+                    report.deferred += 1
+                    continue
+            elif settings.notify_merge_window_seconds is not None and is_mergeable(claimed):
+                hold = timedelta(seconds=settings.notify_merge_window_seconds)
+                return claimed, claim_companions(session, claimed, now=now, hold=hold)
+            return claimed, []
+    return None
 
 
 def _deliver_claimed(
@@ -654,17 +646,11 @@ def deliver_due(
         forget_old_windows(session, now=clock())
     senders = Senders(settings, clock)
     try:
-        while True:
-            with session_factory.begin() as session:
-                due = find_due(session, now=clock(), limit=settings.outbox_batch_size)
-            for message in due:
-                # One claim per send, committed just before it: a sender killed here leaves only
-                # the message it was sending in "sending", never ones it had not tried yet.
-                claimed = _claim_for_sending(session_factory, message, senders, report)
-                if claimed is not None:
-                    _deliver_claimed(session_factory, *claimed, senders, report)
-            # A short batch means the queue is drained; a failed message waits for its backoff.
-            if len(due) < settings.outbox_batch_size:
-                return report
+        # One claim per send, committed just before it: a sender killed mid-pass leaves only
+        # the message it was sending in "sending", never ones it had not tried yet. A failed
+        # message waits for its backoff, so the pass ends when nothing is due.
+        while (claimed := _claim_for_sending(session_factory, senders, report)) is not None:
+            _deliver_claimed(session_factory, *claimed, senders, report)
+        return report
     finally:
         senders.close()

@@ -48,7 +48,6 @@ def _make_settings(**overrides: Any) -> Settings:
         "mail_from": MAIL_FROM,
         "public_base_url": PUBLIC_BASE_URL,
         "outbox_max_attempts": 3,
-        "outbox_batch_size": 5,
         "outbox_sending_lease_seconds": 300,
     }
     values.update(overrides)

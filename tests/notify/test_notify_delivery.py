@@ -15,11 +15,10 @@ from db.models import DeliveryState, OutboxMessage, User
 from notify.delivery import (
     DeliveryReport,
     backoff_after,
-    claim,
+    claim_next,
     deliver_due,
     email_message_id,
     email_url,
-    find_due,
     guarded_apprise_logs,
     mark_stale_sends_unknown,
     redact,
@@ -225,7 +224,7 @@ def test_two_concurrent_senders_send_each_message_once(
 ) -> None:
     sink, port = smtp_server
     message_ids = queue(session_factory, site_id, add_user, make_settings, count=12)
-    settings = make_settings(smtp_url=local_smtp(port), outbox_batch_size=4)
+    settings = make_settings(smtp_url=local_smtp(port))
     start = threading.Barrier(2)
     reports: list[DeliveryReport] = []
     errors: list[BaseException] = []
@@ -257,11 +256,12 @@ def test_a_claimed_message_cannot_be_claimed_again(
     [message_id] = queue(session_factory, site_id, add_user, make_settings)
 
     with session_factory.begin() as session:
-        first = claim(session, message_id, seen_attempts=0, now=T0)
+        first = claim_next(session, now=T0)
     with session_factory.begin() as session:
-        second = claim(session, message_id, seen_attempts=0, now=T0)
+        second = claim_next(session, now=T0)
 
-    assert first is not None and first.attempt == 1 and first.address == "user0@example.cn"
+    assert first is not None and first.message_id == message_id
+    assert first.attempt == 1 and first.address == "user0@example.cn"
     assert second is None
     assert message(session_factory, message_id).state == DeliveryState.SENDING
 
@@ -278,8 +278,9 @@ def test_stale_sending_becomes_unknown_and_is_not_resent(
     settings = make_settings(smtp_url=local_smtp(port), outbox_sending_lease_seconds=300)
     with session_factory.begin() as session:
         # One sender died mid-send long ago; another is sending right now.
-        claim(session, stale_id, seen_attempts=0, now=T0)
-        claim(session, fresh_id, seen_attempts=0, now=T0 + timedelta(seconds=200))
+        assert claim_next(session, now=T0).message_id == stale_id  # type: ignore[union-attr]
+        fresh = claim_next(session, now=T0 + timedelta(seconds=200))
+        assert fresh is not None and fresh.message_id == fresh_id
 
     report = deliver_due(
         T0 + timedelta(seconds=301), session_factory=session_factory, settings=settings
@@ -303,20 +304,23 @@ def test_only_the_claimed_message_waits_for_its_lease_and_the_rest_stay_due(
     claimed_id, *untried = queue(session_factory, site_id, add_user, make_settings, count=3)
     with session_factory.begin() as session:
         # A sender claims its first message and dies before it claims the next.
-        claim(session, claimed_id, seen_attempts=0, now=T0)
+        claimed = claim_next(session, now=T0)
 
     with session_factory.begin() as session:
-        due = find_due(session, now=T0 + lease, limit=10)
         within = mark_stale_sends_unknown(session, now=T0 + lease, lease=lease)
     with session_factory.begin() as session:
         after = mark_stale_sends_unknown(
             session, now=T0 + lease + timedelta(seconds=1), lease=lease
         )
+    untouched = [message(session_factory, mid) for mid in untried]
+    with session_factory.begin() as session:
+        next_claim = claim_next(session, now=T0 + lease + timedelta(seconds=1))
 
-    assert due == [(message_id, 0) for message_id in untried]
+    assert claimed is not None and claimed.message_id == claimed_id
     assert (within, after) == (0, 1)
     assert message(session_factory, claimed_id).state == DeliveryState.UNKNOWN
-    assert [message(session_factory, mid).state for mid in untried] == [DeliveryState.PENDING] * 2
+    assert [(row.state, row.attempts) for row in untouched] == [(DeliveryState.PENDING, 0)] * 2
+    assert next_claim is not None and next_claim.message_id == untried[0]
 
 
 def test_an_email_whose_answer_never_came_is_unknown_and_a_retry_keeps_its_message_id(
