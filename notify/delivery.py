@@ -545,80 +545,85 @@ class Senders:
             raise DeliveryError(f"no sender for channel {claimed.channel!r}")
 
 
-def _claim_for_sending(
-    session_factory: sessionmaker[Session], senders: Senders, report: DeliveryReport
-) -> tuple[Claim, list[Companion]] | None:
-    """Claim the next due message with its group bot's slot or its burst, in one commit.
+@dataclass(frozen=True)
+class Attempt:
+    """One send: a claimed message and the burst companions that go out inside it."""
 
-    Return None when nothing is due; a group bot's message past its quota waits for the next
-    minute and the one after it is claimed instead.
+    claimed: Claim
+    companions: Sequence[Companion] = ()
+
+
+def _next_attempt(session: Session, senders: Senders, report: DeliveryReport) -> Attempt | None:
+    """Claim the next due message with its group bot's slot or its burst; None if none is due.
+
+    A group bot's message past its quota waits for the next minute, and the one after it is
+    claimed instead.
     """
     settings, now = senders.settings, senders.clock()
-    with session_factory.begin() as session:
-        while (claimed := claim_next(session, now=now)) is not None:
-            if claimed.channel == NotificationChannel.WECOM_BOT and claimed.bot_name:
-                wait_until = take_bot_slot(
-                    session,
-                    claimed.bot_name,
-                    now=now,
-                    per_minute=settings.wecom_bot_messages_per_minute,
-                )
-                if wait_until is not None:
-                    defer(session, claimed, until=wait_until)
-                    report.deferred += 1
-                    continue
-            elif settings.notify_merge_window_seconds is not None and is_mergeable(claimed):
-                hold = timedelta(seconds=settings.notify_merge_window_seconds)
-                return claimed, claim_companions(session, claimed, now=now, hold=hold)
-            return claimed, []
+    while (claimed := claim_next(session, now=now)) is not None:
+        if claimed.channel == NotificationChannel.WECOM_BOT and claimed.bot_name:
+            wait_until = take_bot_slot(
+                session,
+                claimed.bot_name,
+                now=now,
+                per_minute=settings.wecom_bot_messages_per_minute,
+            )
+            if wait_until is not None:
+                defer(session, claimed, until=wait_until)
+                report.deferred += 1
+                continue
+        elif settings.notify_merge_window_seconds is not None and is_mergeable(claimed):
+            hold = timedelta(seconds=settings.notify_merge_window_seconds)
+            return Attempt(claimed, claim_companions(session, claimed, now=now, hold=hold))
+        return Attempt(claimed)
     return None
 
 
-def _deliver_claimed(
-    session_factory: sessionmaker[Session],
-    claimed: Claim,
-    companions: Sequence[Companion],
+def _send(attempt: Attempt, senders: Senders) -> DeliveryError | None:
+    """Send the attempt's message; return what went wrong, or None if it went through."""
+    claimed, companions = attempt.claimed, attempt.companions
+    to_send = merged_claim(claimed, companions, senders.settings) if companions else claimed
+    try:
+        senders.send(to_send)
+    except DeliveryError as error:
+        return error
+    return None
+
+
+def _record(
+    session: Session,
+    attempt: Attempt,
+    error: DeliveryError | None,
     senders: Senders,
     report: DeliveryReport,
 ) -> None:
+    """Record how the attempt's send went on its message and its companions."""
     settings, clock = senders.settings, senders.clock
-    message_id = claimed.message_id
-    to_send = merged_claim(claimed, companions, settings) if companions else claimed
-    try:
-        senders.send(to_send)
-    except DeliveryUncertain as error:
-        with session_factory.begin() as session:
-            for part in (claimed, *companions):
-                record_unknown(session, part, str(error))
-        logger.warning(
-            "outbox message %s attempt %s unknown: %s", message_id, claimed.attempt, error
-        )
-        report.unknown += 1 + len(companions)
+    claimed, parts = attempt.claimed, (attempt.claimed, *attempt.companions)
+    if error is None:
+        record_sent(session, claimed, now=clock())
+        for companion in attempt.companions:
+            record_sent(session, companion, now=clock(), merged_into=claimed.message_id)
+        report.sent += 1
+        report.merged += len(attempt.companions)
         return
-    except DeliveryError as error:
-        with session_factory.begin() as session:
-            states = [
-                record_failure(
-                    session,
-                    part,
-                    str(error),
-                    now=clock(),
-                    max_attempts=settings.outbox_max_attempts,
-                )
-                for part in (claimed, *companions)
-            ]
-        logger.warning(
-            "outbox message %s attempt %s %s: %s", message_id, claimed.attempt, states[0], error
-        )
+    if isinstance(error, DeliveryUncertain):
+        for part in parts:
+            record_unknown(session, part, str(error))
+        state, report.unknown = DeliveryState.UNKNOWN, report.unknown + len(parts)
+    else:
+        states = [
+            record_failure(
+                session, part, str(error), now=clock(), max_attempts=settings.outbox_max_attempts
+            )
+            for part in parts
+        ]
         report.dead += states.count(DeliveryState.DEAD)
         report.failed += states.count(DeliveryState.FAILED)
-        return
-    with session_factory.begin() as session:
-        record_sent(session, claimed, now=clock())
-        for companion in companions:
-            record_sent(session, companion, now=clock(), merged_into=claimed.message_id)
-    report.sent += 1
-    report.merged += len(companions)
+        state = states[0]
+    logger.warning(
+        "outbox message %s attempt %s %s: %s", claimed.message_id, claimed.attempt, state, error
+    )
 
 
 def _clock(now: datetime | None) -> Callable[[], datetime]:
@@ -647,10 +652,16 @@ def deliver_due(
     senders = Senders(settings, clock)
     try:
         # One claim per send, committed just before it: a sender killed mid-pass leaves only
-        # the message it was sending in "sending", never ones it had not tried yet. A failed
+        # the message it was sending in "sending", never ones it had not tried yet. Each
+        # outcome commits with the next claim, so a message costs one commit, not two. A failed
         # message waits for its backoff, so the pass ends when nothing is due.
-        while (claimed := _claim_for_sending(session_factory, senders, report)) is not None:
-            _deliver_claimed(session_factory, *claimed, senders, report)
+        with session_factory.begin() as session:
+            attempt = _next_attempt(session, senders, report)
+        while attempt is not None:
+            error = _send(attempt, senders)
+            with session_factory.begin() as session:
+                _record(session, attempt, error, senders, report)
+                attempt = _next_attempt(session, senders, report)
         return report
     finally:
         senders.close()
