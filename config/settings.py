@@ -41,7 +41,6 @@ class Settings(BaseSettings):
     smtp_url: SecretStr | None = None
     mail_from: str = "kefu-flow <kefu@localhost>"
     outbox_max_attempts: int = Field(default=5, ge=1)
-    outbox_batch_size: int = Field(default=200, ge=1)
     # A message left "sending" longer than this ended in an unknown state (the process died
     # mid-send); it is not re-sent blindly.
     outbox_sending_lease_seconds: int = Field(default=300, ge=10)

@@ -28,6 +28,7 @@ from tasks.complaint import (
     reopen_complaint,
 )
 from tasks.human import await_human
+from tasks.run_names import process_run_name
 
 FIRST_RESPONSE = HumanStep(
     "complaint.first-response",
@@ -95,7 +96,7 @@ def resolve(process_id: str, round_no: int) -> ResolutionDecision:
         attempt += 1
 
 
-@flow(name="complaint", persist_result=True)
+@flow(name="complaint", persist_result=True, flow_run_name=process_run_name)
 def complaint(process_id: str) -> str:
     """Run one complaint from first response to closing; return how it closed."""
     case = load_complaint(process_id)

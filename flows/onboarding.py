@@ -49,6 +49,7 @@ from tasks.onboarding import (
     record_training_revision,
     take_post,
 )
+from tasks.run_names import process_run_name
 
 CHOOSE_MENTOR = HumanStep("onboarding.choose-mentor", "Choose the new hire's mentor", MentorChoice)
 TRAINING_DAY = HumanStep("onboarding.training-day", "Confirm the training day", TrainingDayReport)
@@ -123,7 +124,7 @@ def train(hire: HireCase, day: ScheduledDay) -> None:
     record_training_day(hire.process_id, day, report, key)
 
 
-@flow(name="onboarding", persist_result=True)
+@flow(name="onboarding", persist_result=True, flow_run_name=process_run_name)
 def onboarding(process_id: str) -> str:
     """Run one new hire's onboarding from mentor choice to post or dismissal; return the outcome."""
     hire = load_new_hire(process_id)

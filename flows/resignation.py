@@ -53,6 +53,7 @@ from tasks.resignation import (
     record_verdicts,
     schedule_follow_up,
 )
+from tasks.run_names import process_run_name
 
 APPROVE_PLAN = HumanStep(
     "resignation.approve-plan", "Approve the handover plan", HandoverPlanDecision, approval=True
@@ -210,7 +211,7 @@ def transfer_knowledge(process_id: str, knowledge_session_id: int) -> None:
         round_no += 1
 
 
-@flow(name="resignation", persist_result=True)
+@flow(name="resignation", persist_result=True, flow_run_name=process_run_name)
 def resignation(process_id: str) -> str:
     """Run a resignation from the handover plan to the follow-up; return the evaluation."""
     agree_plan(process_id)

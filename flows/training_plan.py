@@ -35,6 +35,7 @@ from forms.training_plan import (
     PlanDocument,
 )
 from tasks.human import await_human, open_human
+from tasks.run_names import process_run_name
 from tasks.training_plan import (
     Deadline,
     PlanCase,
@@ -183,7 +184,7 @@ def agree_plan(process_id: str, phase: str) -> int:
         round_no += 1
 
 
-@flow(name="training-plan", persist_result=True)
+@flow(name="training-plan", persist_result=True, flow_run_name=process_run_name)
 def training_plan(process_id: str) -> str:
     """Run a training plan from drafting to its analysis; return how it closed."""
     version = agree_plan(process_id, "draft")

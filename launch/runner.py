@@ -20,7 +20,10 @@ def runner_deployments(path: Path = PREFECT_YAML) -> list[Any]:
         ]
         built.append(
             flow.to_deployment(
-                name=declared["name"], description=declared.get("description"), schedules=schedules
+                name=declared["name"],
+                description=declared.get("description"),
+                schedules=schedules,
+                tags=declared.get("tags"),
             )
         )
     return built

@@ -1,25 +1,37 @@
 """Deliver due outbox messages, each at most once, with backoff between attempts.
 
-Email goes through Apprise; WeCom person and group-bot messages through notify.wecom, which checks
-WeCom's errcode. A message is claimed by compare-and-set and the claim is committed before the
-send, so two senders never send the same row. A message whose sender vanished mid-send, or whose
-send timed out after it was handed over, becomes "unknown" and is never re-sent blindly.
+Email is submitted over SMTP to the server Apprise reads from KEFU_SMTP_URL; WeCom person and
+group-bot messages go through notify.wecom, which checks WeCom's errcode. Each message is claimed
+by compare-and-set just before its own send, and the claim is committed first, so two senders never
+send the same row and a sender killed mid-pass leaves only the message it was sending in
+"sending": the rest are still due and go out on the next pass. A message whose sender vanished
+mid-send, or whose answer never came after it was handed over, becomes "unknown" and is never
+re-sent by itself; an ops admin may retry it. An email carries a Message-ID derived from its row's
+dedup key, the same on every attempt, so a mailbox shows a retried copy as the same message. WeCom
+takes no such key: a retried WeCom message that had arrived arrives twice.
 
 A group bot gets at most its per-minute quota; the overflow waits for the next minute. Several
 low-urgency messages waiting for one person on one channel go out as one merged message.
 """
 
+import hashlib
 import logging
+import smtplib
+import ssl
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import formataddr, formatdate
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 import apprise
 import httpx
-from sqlalchemy import and_, or_, select, update
+from apprise.plugins.email import NotifyEmail, SecureMailMode
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings, get_settings
@@ -66,9 +78,6 @@ PERSON_CHANNELS = (NotificationChannel.EMAIL, NotificationChannel.WECOM)
 # The note (an English msgid) and link that end a WeCom message clipped to its byte limit.
 CLIPPED_NOTE = "… (message too long) [Open the full task]({url})"
 RETRYABLE_STATES = (DeliveryState.PENDING, DeliveryState.FAILED)
-# Messages claimed in one transaction. Small, so the last of a batch is sent well within the
-# sending lease even if each send before it runs into its timeout.
-CLAIM_BATCH = 10
 
 
 @dataclass
@@ -93,6 +102,8 @@ class Claim:
     subject: str
     body: str
     address: str | None
+    # The same on every attempt, so a repeat after an unknown outcome is known as the same message.
+    delivery_key: str = ""
     body_html: str | None = None
     event: str = ""
     recipient_id: int | None = None
@@ -133,29 +144,12 @@ def mark_stale_sends_unknown(session: Session, *, now: datetime, lease: timedelt
     return result.rowcount
 
 
-def find_due(session: Session, *, now: datetime, limit: int) -> list[tuple[int, int]]:
-    """Return (id, attempts) of up to `limit` messages due for an attempt, oldest first."""
-    rows = session.execute(
-        select(OutboxMessage.id, OutboxMessage.attempts)
-        .where(
-            # New messages wait too: for quiet hours, a burst's hold or a bot's next minute.
-            OutboxMessage.state.in_(RETRYABLE_STATES),
-            OutboxMessage.next_attempt_at <= now,
-        )
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit)
-    )
-    return [(message_id, attempts) for message_id, attempts in rows]
-
-
-def _claims(session: Session, attempts: Mapping[int, int]) -> list[Claim]:
-    """Return the claims of messages just moved to "sending", by id, with their new attempts."""
-    if not attempts:
-        return []
+def _claim_of(session: Session, message_id: int, attempt: int) -> Claim:
+    """Return the claim of a message just moved to "sending" as attempt number `attempt`."""
     # Addresses are read now, at send time, so a corrected address is used on the next attempt.
-    rows = session.execute(
+    row = session.execute(
         select(
-            OutboxMessage.id,
+            OutboxMessage.dedup_key,
             OutboxMessage.channel,
             OutboxMessage.subject,
             OutboxMessage.body,
@@ -172,64 +166,56 @@ def _claims(session: Session, attempts: Mapping[int, int]) -> list[Claim]:
         )
         .outerjoin(User, User.id == OutboxMessage.recipient_id)
         .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
-        .where(OutboxMessage.id.in_(list(attempts)))
+        .where(OutboxMessage.id == message_id)
+    ).one()
+    addresses = {
+        NotificationChannel.EMAIL: row.email,
+        NotificationChannel.WECOM: row.wecom_userid,
+    }
+    return Claim(
+        message_id,
+        attempt,
+        row.channel,
+        row.subject,
+        row.body,
+        addresses.get(NotificationChannel(row.channel)),
+        delivery_key=row.dedup_key,
+        body_html=row.body_html,
+        event=row.event,
+        recipient_id=row.recipient_id,
+        locale=row.locale,
+        bot_name=row.bot_name,
+        link_url=row.link_url,
+        urgent=row.urgent,
+        previous_state=DeliveryState.PENDING if attempt == 1 else DeliveryState.FAILED,
+        display_name=row.display_name or "",
+    )
+
+
+def claim_next(session: Session, *, now: datetime) -> Claim | None:
+    """Move the oldest due message to "sending" and return its claim; None if none is due."""
+    next_due = (
+        select(OutboxMessage.id)
+        .where(
+            # New messages wait too: for quiet hours, a burst's hold or a bot's next minute.
+            OutboxMessage.state.in_(RETRYABLE_STATES),
+            OutboxMessage.next_attempt_at <= now,
+        )
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-    ).all()
-    claims = []
-    for row in rows:
-        addresses = {
-            NotificationChannel.EMAIL: row.email,
-            NotificationChannel.WECOM: row.wecom_userid,
-        }
-        attempt = attempts[row.id]
-        claims.append(
-            Claim(
-                row.id,
-                attempt,
-                row.channel,
-                row.subject,
-                row.body,
-                addresses.get(NotificationChannel(row.channel)),
-                body_html=row.body_html,
-                event=row.event,
-                recipient_id=row.recipient_id,
-                locale=row.locale,
-                bot_name=row.bot_name,
-                link_url=row.link_url,
-                urgent=row.urgent,
-                previous_state=DeliveryState.PENDING if attempt == 1 else DeliveryState.FAILED,
-                display_name=row.display_name or "",
-            )
-        )
-    return claims
-
-
-def claim(session: Session, message_id: int, *, seen_attempts: int, now: datetime) -> Claim | None:
-    """Move a due message to "sending" if nobody else has since; return the claim or None."""
-    claims = claim_batch(session, [(message_id, seen_attempts)], now=now)
-    return claims[0] if claims else None
-
-
-def claim_batch(session: Session, due: Sequence[tuple[int, int]], *, now: datetime) -> list[Claim]:
-    """Move those of the due (id, attempts) that nobody has touched since to "sending"."""
-    if not due:
-        return []
-    # Comparing attempts as well as state means a row another sender has tried in the meantime
-    # (and failed, so it is "failed" again) is not tried again before its backoff.
-    unchanged = or_(
-        *(
-            and_(OutboxMessage.id == message_id, OutboxMessage.attempts == seen)
-            for message_id, seen in due
-        )
+        .limit(1)
+        # Concurrent senders take different rows rather than queue for one (PostgreSQL; SQLite
+        # runs one writer at a time anyway, so the choice and the move are one step there).
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
     )
     moved = session.execute(
         update(OutboxMessage)
-        .where(unchanged, OutboxMessage.state.in_(RETRYABLE_STATES))
+        .where(OutboxMessage.id == next_due)
         .values(state=DeliveryState.SENDING, sending_since=now, attempts=OutboxMessage.attempts + 1)
         .returning(OutboxMessage.id, OutboxMessage.attempts)
         .execution_options(synchronize_session=False)
-    ).all()
-    return _claims(session, {int(row[0]): int(row[1]) for row in moved})
+    ).one_or_none()
+    return None if moved is None else _claim_of(session, moved.id, moved.attempts)
 
 
 def defer(session: Session, claimed: Claim, *, until: datetime) -> None:
@@ -297,8 +283,11 @@ def merged_claim(claimed: Claim, companions: Sequence[Companion], settings: Sett
             "inbox_url": inbox_url(settings),
         },
     )
+    parts = ",".join(str(companion.message_id) for companion in companions)
     return replace(
         claimed,
+        # Another burst around the same message is another message, with its own key.
+        delivery_key=f"{claimed.delivery_key}+{parts}",
         subject=message.subject,
         body=message.body,
         body_html=message.body_html,
@@ -410,30 +399,95 @@ def guarded_apprise_logs(secrets: Sequence[str]) -> Iterator[list[str]]:
         apprise_logger.removeFilter(redactor)
 
 
-def send_email(
-    address: str | None, subject: str, body: str, settings: Settings, body_html: str | None = None
-) -> None:
-    """Send one email (HTML with a text part, or plain text); raise DeliveryError if not sent."""
-    if not address:
+def email_message_id(delivery_key: str, sender: str) -> str:
+    """Return the Message-ID of every attempt at the delivery `delivery_key` from `sender`."""
+    digest = hashlib.sha256(delivery_key.encode()).hexdigest()[:32]
+    return f"<{digest}@{sender.rpartition('@')[2] or 'localhost'}>"
+
+
+def _mail_server(server_url: str, to: str, settings: Settings, secrets: list[str]) -> NotifyEmail:
+    """Return the configured mail server as Apprise reads the URL (services, ports, TLS, login)."""
+    url = email_url(server_url, to=to, mail_from=settings.mail_from)
+    asset = apprise.AppriseAsset(app_id=APPRISE_APP_ID, secure_logging=True)
+    with guarded_apprise_logs(secrets) as warnings:
+        server = apprise.Apprise.instantiate(url, asset=asset)
+    if not isinstance(server, NotifyEmail):
+        reason = "; ".join(warnings) or "KEFU_SMTP_URL is not a valid Apprise email URL"
+        raise DeliveryError(redact(reason, secrets))
+    return server
+
+
+def _compose(claimed: Claim, sender: tuple[str | bool, str]) -> bytes:
+    message = EmailMessage()
+    message["Subject"] = claimed.subject
+    message["From"] = formataddr((sender[0] or None, sender[1]), charset="utf-8")
+    message["To"] = claimed.address
+    message["Date"] = formatdate()
+    message["Message-ID"] = email_message_id(claimed.delivery_key, sender[1])
+    message["X-Application"] = APPRISE_APP_ID
+    message.set_content(claimed.body, cte="quoted-printable")
+    if claimed.body_html:
+        message.add_alternative(claimed.body_html, subtype="html", cte="quoted-printable")
+    return message.as_bytes(policy=SMTP_POLICY)
+
+
+def _expect(reply: tuple[int, bytes], accepted: tuple[int, ...], what: str) -> None:
+    code, text = reply
+    if code not in accepted:
+        raise DeliveryError(
+            f"the mail server refused {what}: {code} {text.decode(errors='replace')}"
+        )
+
+
+def send_email(claimed: Claim, settings: Settings) -> None:
+    """Send the claimed email; raise DeliveryError if not sent, DeliveryUncertain if it may be.
+
+    Apprise reads the server URL but the message is submitted here: Apprise gives every message a
+    random Message-ID, and reports a lost answer to the message's data the same as a refusal.
+    """
+    if not claimed.address:
         raise DeliveryError("the recipient has no email address")
     server_url = smtp_url(settings)
     secrets = url_secrets(server_url)
-    body_format = apprise.NotifyFormat.HTML if body_html else apprise.NotifyFormat.TEXT
-    url = email_url(
-        server_url, to=address, mail_from=settings.mail_from, body_format=body_format.value
-    )
-    # A fresh Apprise object per delivery: a reused one throttles (~5.5 s) between sends.
-    notifier = apprise.Apprise(
-        asset=apprise.AppriseAsset(app_id=APPRISE_APP_ID, secure_logging=True)
-    )
-    with guarded_apprise_logs(secrets) as warnings:
-        if not notifier.add(url):
-            raise DeliveryError("KEFU_SMTP_URL is not a valid Apprise email URL")
-        # With HTML, Apprise sends multipart/alternative and derives the text part from it.
-        delivered = notifier.notify(title=subject, body=body_html or body, body_format=body_format)
-    if not delivered:
-        reason = "; ".join(warnings) or "the mail server did not accept the message"
-        raise DeliveryError(redact(reason, secrets))
+    server = _mail_server(server_url, claimed.address, settings, secrets)
+    content = _compose(claimed, server.from_addr)
+    where = f"the mail server {server.smtp_host}:{server.port}"
+    context = ssl.create_default_context()
+    if not server.verify_certificate:
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    timeout = server.socket_connect_timeout
+    try:
+        if server.secure_mode == SecureMailMode.SSL:
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(
+                server.smtp_host, server.port, timeout=timeout, context=context
+            )
+        else:
+            connection = smtplib.SMTP(server.smtp_host, server.port, timeout=timeout)
+    except OSError as error:
+        raise DeliveryError(redact(f"could not connect to {where}: {error}", secrets)) from None
+    try:
+        try:
+            if server.secure_mode == SecureMailMode.STARTTLS:
+                connection.starttls(context=context)
+            if server.user and server.password:
+                connection.login(server.user, server.password)
+            connection.ehlo_or_helo_if_needed()
+            _expect(connection.mail(server.from_addr[1]), (250,), "the sender")
+            _expect(connection.rcpt(claimed.address), (250, 251), "the recipient")
+        except OSError as error:  # smtplib's errors are OSErrors too
+            raise DeliveryError(redact(f"{where}: {error}", secrets)) from None
+        try:
+            reply = connection.data(content)
+        except smtplib.SMTPResponseException as error:
+            raise DeliveryError(redact(f"{where} refused the data: {error}", secrets)) from None
+        except OSError as error:
+            # The message was handed over but its answer never came: it may well have arrived.
+            raise DeliveryUncertain(redact(f"no answer from {where}: {error}", secrets)) from None
+        _expect(reply, (250,), "the message")
+        with suppress(OSError):
+            connection.quit()
+    finally:
+        connection.close()
 
 
 def clipped_markdown(claimed: Claim, limit: int) -> str:
@@ -469,7 +523,7 @@ class Senders:
         """Send the claimed message on its channel; raise DeliveryError if it did not go through."""
         settings = self.settings
         if claimed.channel == NotificationChannel.EMAIL:
-            send_email(claimed.address, claimed.subject, claimed.body, settings, claimed.body_html)
+            send_email(claimed, settings)
         elif claimed.channel == NotificationChannel.WECOM:
             if not claimed.address:
                 raise DeliveryError("the recipient has no WeCom userid")
@@ -491,67 +545,85 @@ class Senders:
             raise DeliveryError(f"no sender for channel {claimed.channel!r}")
 
 
-def _deliver_claimed(
-    session_factory: sessionmaker[Session],
-    claimed: Claim,
-    senders: Senders,
-    report: DeliveryReport,
-) -> None:
-    settings, clock = senders.settings, senders.clock
-    message_id = claimed.message_id
-    companions: list[Companion] = []
-    if claimed.channel == NotificationChannel.WECOM_BOT and claimed.bot_name:
-        with session_factory.begin() as session:
+@dataclass(frozen=True)
+class Attempt:
+    """One send: a claimed message and the burst companions that go out inside it."""
+
+    claimed: Claim
+    companions: Sequence[Companion] = ()
+
+
+def _next_attempt(session: Session, senders: Senders, report: DeliveryReport) -> Attempt | None:
+    """Claim the next due message with its group bot's slot or its burst; None if none is due.
+
+    A group bot's message past its quota waits for the next minute, and the one after it is
+    claimed instead.
+    """
+    settings, now = senders.settings, senders.clock()
+    while (claimed := claim_next(session, now=now)) is not None:
+        if claimed.channel == NotificationChannel.WECOM_BOT and claimed.bot_name:
             wait_until = take_bot_slot(
                 session,
                 claimed.bot_name,
-                now=clock(),
+                now=now,
                 per_minute=settings.wecom_bot_messages_per_minute,
             )
             if wait_until is not None:
                 defer(session, claimed, until=wait_until)
                 report.deferred += 1
-                return
-    elif settings.notify_merge_window_seconds is not None and is_mergeable(claimed):
-        hold = timedelta(seconds=settings.notify_merge_window_seconds)
-        with session_factory.begin() as session:
-            companions = claim_companions(session, claimed, now=clock(), hold=hold)
-    to_send = merged_claim(claimed, companions, settings) if companions else claimed
+                continue
+        elif settings.notify_merge_window_seconds is not None and is_mergeable(claimed):
+            hold = timedelta(seconds=settings.notify_merge_window_seconds)
+            return Attempt(claimed, claim_companions(session, claimed, now=now, hold=hold))
+        return Attempt(claimed)
+    return None
+
+
+def _send(attempt: Attempt, senders: Senders) -> DeliveryError | None:
+    """Send the attempt's message; return what went wrong, or None if it went through."""
+    claimed, companions = attempt.claimed, attempt.companions
+    to_send = merged_claim(claimed, companions, senders.settings) if companions else claimed
     try:
         senders.send(to_send)
-    except DeliveryUncertain as error:
-        with session_factory.begin() as session:
-            for part in (claimed, *companions):
-                record_unknown(session, part, str(error))
-        logger.warning(
-            "outbox message %s attempt %s unknown: %s", message_id, claimed.attempt, error
-        )
-        report.unknown += 1 + len(companions)
-        return
     except DeliveryError as error:
-        with session_factory.begin() as session:
-            states = [
-                record_failure(
-                    session,
-                    part,
-                    str(error),
-                    now=clock(),
-                    max_attempts=settings.outbox_max_attempts,
-                )
-                for part in (claimed, *companions)
-            ]
-        logger.warning(
-            "outbox message %s attempt %s %s: %s", message_id, claimed.attempt, states[0], error
-        )
+        return error
+    return None
+
+
+def _record(
+    session: Session,
+    attempt: Attempt,
+    error: DeliveryError | None,
+    senders: Senders,
+    report: DeliveryReport,
+) -> None:
+    """Record how the attempt's send went on its message and its companions."""
+    settings, clock = senders.settings, senders.clock
+    claimed, parts = attempt.claimed, (attempt.claimed, *attempt.companions)
+    if error is None:
+        record_sent(session, claimed, now=clock())
+        for companion in attempt.companions:
+            record_sent(session, companion, now=clock(), merged_into=claimed.message_id)
+        report.sent += 1
+        report.merged += len(attempt.companions)
+        return
+    if isinstance(error, DeliveryUncertain):
+        for part in parts:
+            record_unknown(session, part, str(error))
+        state, report.unknown = DeliveryState.UNKNOWN, report.unknown + len(parts)
+    else:
+        states = [
+            record_failure(
+                session, part, str(error), now=clock(), max_attempts=settings.outbox_max_attempts
+            )
+            for part in parts
+        ]
         report.dead += states.count(DeliveryState.DEAD)
         report.failed += states.count(DeliveryState.FAILED)
-        return
-    with session_factory.begin() as session:
-        record_sent(session, claimed, now=clock())
-        for companion in companions:
-            record_sent(session, companion, now=clock(), merged_into=claimed.message_id)
-    report.sent += 1
-    report.merged += len(companions)
+        state = states[0]
+    logger.warning(
+        "outbox message %s attempt %s %s: %s", claimed.message_id, claimed.attempt, state, error
+    )
 
 
 def _clock(now: datetime | None) -> Callable[[], datetime]:
@@ -579,17 +651,17 @@ def deliver_due(
         forget_old_windows(session, now=clock())
     senders = Senders(settings, clock)
     try:
-        while True:
+        # One claim per send, committed just before it: a sender killed mid-pass leaves only
+        # the message it was sending in "sending", never ones it had not tried yet. Each
+        # outcome commits with the next claim, so a message costs one commit, not two. A failed
+        # message waits for its backoff, so the pass ends when nothing is due.
+        with session_factory.begin() as session:
+            attempt = _next_attempt(session, senders, report)
+        while attempt is not None:
+            error = _send(attempt, senders)
             with session_factory.begin() as session:
-                due = find_due(session, now=clock(), limit=settings.outbox_batch_size)
-            for first in range(0, len(due), CLAIM_BATCH):
-                # The claim commits before the sends, so another sender leaves these rows alone.
-                with session_factory.begin() as session:
-                    claims = claim_batch(session, due[first : first + CLAIM_BATCH], now=clock())
-                for claimed in claims:
-                    _deliver_claimed(session_factory, claimed, senders, report)
-            # A short batch means the queue is drained; a failed message waits for its backoff.
-            if len(due) < settings.outbox_batch_size:
-                return report
+                _record(session, attempt, error, senders, report)
+                attempt = _next_attempt(session, senders, report)
+        return report
     finally:
         senders.close()

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from db.models import Process, ProcessState
 from db.session import transaction
 from tasks.human import RETRYABLE_PREFECT_FAILURES
+from tasks.run_names import run_labels
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +30,15 @@ def start_process_run(process_id: str) -> bool:
         if process.flow_run_id is not None:
             return True
         deployment_name = DEPLOYMENTS[process.kind]
+        labels = run_labels(session, process_id)
     try:
         with get_client(sync_client=True) as client:
             deployment = client.read_deployment_by_name(deployment_name)
             flow_run = client.create_flow_run_from_deployment(
                 deployment.id,
                 parameters={"process_id": process_id},
+                name=labels.name,
+                tags=labels.tags,
                 # The same process never gets two runs, however often this is retried.
                 idempotency_key=f"process:{process_id}",
             )

@@ -1,9 +1,11 @@
 """Real peers for the notification tests: a fresh database per test and a local SMTP server."""
 
+import asyncio
 import os
 import socket
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -27,6 +29,8 @@ POSTGRES_URL = os.environ.get("KEFU_TEST_POSTGRES_URL")
 DATABASES = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 
 WAIT_SECONDS = 10
+# How long a held answer waits at most: longer than any test takes to let it go.
+HOLD_SECONDS = 120
 MAIL_FROM = "客服中心 <kefu@example.cn>"
 PUBLIC_BASE_URL = "https://kefu.example.cn"
 
@@ -44,7 +48,6 @@ def _make_settings(**overrides: Any) -> Settings:
         "mail_from": MAIL_FROM,
         "public_base_url": PUBLIC_BASE_URL,
         "outbox_max_attempts": 3,
-        "outbox_batch_size": 5,
         "outbox_sending_lease_seconds": 300,
     }
     values.update(overrides)
@@ -162,6 +165,46 @@ class MailSink:
         message = message_from_bytes(content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         return Received(str(envelope.mail_from), list(envelope.rcpt_tos), content, message)
+
+
+class HoldingSink:
+    """An SMTP handler that keeps every message's Message-ID and holds the answer to one."""
+
+    def __init__(self, hold: int) -> None:
+        self._hold = hold
+        self._lock = threading.Lock()
+        self.release = threading.Event()
+        self.message_ids: Counter[str] = Counter()
+        self.arrived = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+        message = message_from_bytes(envelope.original_content or b"", policy=policy.default)
+        with self._lock:
+            self.message_ids[str(message["Message-ID"])] += 1
+            self.arrived += 1
+            held = self.arrived == self._hold
+        if held:
+            # The message is in; its sender does not hear so until the test lets it.
+            await asyncio.to_thread(self.release.wait, HOLD_SECONDS)
+        return "250 OK"
+
+
+@pytest.fixture
+def holding_smtp_server() -> Iterator[Callable[[int], tuple[HoldingSink, int]]]:
+    """Return a starter of SMTP servers that hold the answer to their `hold`-th message."""
+    started: list[tuple[HoldingSink, Controller]] = []
+
+    def start(hold: int) -> tuple[HoldingSink, int]:
+        sink, port = HoldingSink(hold), free_port()
+        controller = Controller(sink, hostname="127.0.0.1", port=port)
+        controller.start()
+        started.append((sink, controller))
+        return sink, port
+
+    yield start
+    for sink, controller in started:
+        sink.release.set()
+        controller.stop()
 
 
 @pytest.fixture

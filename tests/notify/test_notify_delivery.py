@@ -15,14 +15,17 @@ from db.models import DeliveryState, OutboxMessage, User
 from notify.delivery import (
     DeliveryReport,
     backoff_after,
-    claim,
+    claim_next,
     deliver_due,
+    email_message_id,
     email_url,
     guarded_apprise_logs,
+    mark_stale_sends_unknown,
     redact,
     url_secrets,
 )
 from notify.outbox import enqueue
+from tests.notify.conftest import HoldingSink
 
 AddUser = Callable[..., User]
 Make = Callable[..., Settings]
@@ -221,7 +224,7 @@ def test_two_concurrent_senders_send_each_message_once(
 ) -> None:
     sink, port = smtp_server
     message_ids = queue(session_factory, site_id, add_user, make_settings, count=12)
-    settings = make_settings(smtp_url=local_smtp(port), outbox_batch_size=4)
+    settings = make_settings(smtp_url=local_smtp(port))
     start = threading.Barrier(2)
     reports: list[DeliveryReport] = []
     errors: list[BaseException] = []
@@ -253,11 +256,12 @@ def test_a_claimed_message_cannot_be_claimed_again(
     [message_id] = queue(session_factory, site_id, add_user, make_settings)
 
     with session_factory.begin() as session:
-        first = claim(session, message_id, seen_attempts=0, now=T0)
+        first = claim_next(session, now=T0)
     with session_factory.begin() as session:
-        second = claim(session, message_id, seen_attempts=0, now=T0)
+        second = claim_next(session, now=T0)
 
-    assert first is not None and first.attempt == 1 and first.address == "user0@example.cn"
+    assert first is not None and first.message_id == message_id
+    assert first.attempt == 1 and first.address == "user0@example.cn"
     assert second is None
     assert message(session_factory, message_id).state == DeliveryState.SENDING
 
@@ -274,8 +278,9 @@ def test_stale_sending_becomes_unknown_and_is_not_resent(
     settings = make_settings(smtp_url=local_smtp(port), outbox_sending_lease_seconds=300)
     with session_factory.begin() as session:
         # One sender died mid-send long ago; another is sending right now.
-        claim(session, stale_id, seen_attempts=0, now=T0)
-        claim(session, fresh_id, seen_attempts=0, now=T0 + timedelta(seconds=200))
+        assert claim_next(session, now=T0).message_id == stale_id  # type: ignore[union-attr]
+        fresh = claim_next(session, now=T0 + timedelta(seconds=200))
+        assert fresh is not None and fresh.message_id == fresh_id
 
     report = deliver_due(
         T0 + timedelta(seconds=301), session_factory=session_factory, settings=settings
@@ -290,6 +295,64 @@ def test_stale_sending_becomes_unknown_and_is_not_resent(
     later = deliver_due(T0 + timedelta(days=1), session_factory=session_factory, settings=settings)
     assert later == DeliveryReport(unknown=1)
     assert sink.envelopes == []
+
+
+def test_only_the_claimed_message_waits_for_its_lease_and_the_rest_stay_due(
+    session_factory: sessionmaker[Session], site_id: int, add_user: AddUser, make_settings: Make
+) -> None:
+    lease = timedelta(seconds=300)
+    claimed_id, *untried = queue(session_factory, site_id, add_user, make_settings, count=3)
+    with session_factory.begin() as session:
+        # A sender claims its first message and dies before it claims the next.
+        claimed = claim_next(session, now=T0)
+
+    with session_factory.begin() as session:
+        within = mark_stale_sends_unknown(session, now=T0 + lease, lease=lease)
+    with session_factory.begin() as session:
+        after = mark_stale_sends_unknown(
+            session, now=T0 + lease + timedelta(seconds=1), lease=lease
+        )
+    untouched = [message(session_factory, mid) for mid in untried]
+    with session_factory.begin() as session:
+        next_claim = claim_next(session, now=T0 + lease + timedelta(seconds=1))
+
+    assert claimed is not None and claimed.message_id == claimed_id
+    assert (within, after) == (0, 1)
+    assert message(session_factory, claimed_id).state == DeliveryState.UNKNOWN
+    assert [(row.state, row.attempts) for row in untouched] == [(DeliveryState.PENDING, 0)] * 2
+    assert next_claim is not None and next_claim.message_id == untried[0]
+
+
+def test_an_email_whose_answer_never_came_is_unknown_and_a_retry_keeps_its_message_id(
+    session_factory: sessionmaker[Session],
+    site_id: int,
+    add_user: AddUser,
+    make_settings: Make,
+    holding_smtp_server: Callable[[int], tuple[HoldingSink, int]],
+) -> None:
+    sink, port = holding_smtp_server(1)
+    [message_id] = queue(session_factory, site_id, add_user, make_settings)
+    # The server takes the message and holds its answer past the sender's one-second timeout.
+    settings = make_settings(smtp_url=f"{local_smtp(port)}&cto=1")
+
+    first = deliver_due(T0, session_factory=session_factory, settings=settings)
+    sink.release.set()
+    row = message(session_factory, message_id)
+    with session_factory.begin() as session:
+        # An ops admin sends it again (notify.operations.retry_delivery).
+        session.execute(
+            update(OutboxMessage).values(
+                state=DeliveryState.PENDING, attempts=0, sending_since=None
+            )
+        )
+    second = deliver_due(T0, session_factory=session_factory, settings=settings)
+
+    assert first == DeliveryReport(unknown=1)
+    assert row.state == DeliveryState.UNKNOWN and "no answer" in (row.last_error or "")
+    assert second == DeliveryReport(sent=1)
+    # Both copies arrived, as one message to the mailbox: the same Message-ID.
+    key = email_message_id(row.dedup_key, "kefu@example.cn")
+    assert sink.message_ids == {key: 2}
 
 
 @pytest.mark.parametrize("server", ["down", "refuses_login"])

@@ -380,10 +380,8 @@ def test_21_messages_to_one_bot_in_a_minute_send_20_and_defer_1_to_the_next_minu
 ) -> None:
     add_bot(session_factory, site_id)
     queue_to_bot(session_factory, site_id, wecom_settings, count=21)
-    settings = wecom_settings.model_copy(update={"outbox_batch_size": 50})
-
     first = deliver_due(
-        T0 + timedelta(seconds=5), session_factory=session_factory, settings=settings
+        T0 + timedelta(seconds=5), session_factory=session_factory, settings=wecom_settings
     )
 
     assert first == DeliveryReport(sent=20, deferred=1)
@@ -395,11 +393,11 @@ def test_21_messages_to_one_bot_in_a_minute_send_20_and_defer_1_to_the_next_minu
 
     # Still the same minute: nothing more goes out.
     same_minute = T0 + timedelta(seconds=59)
-    assert deliver_due(same_minute, session_factory=session_factory, settings=settings) == (
+    assert deliver_due(same_minute, session_factory=session_factory, settings=wecom_settings) == (
         DeliveryReport()
     )
     next_minute = T0 + timedelta(minutes=1)
-    assert deliver_due(next_minute, session_factory=session_factory, settings=settings) == (
+    assert deliver_due(next_minute, session_factory=session_factory, settings=wecom_settings) == (
         DeliveryReport(sent=1)
     )
     assert len(wecom.messages(BOT_SEND_PATH)) == 21
