@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import domain.calendars
@@ -19,6 +19,7 @@ from db.models import (
     Process,
     Role,
     Site,
+    TaskState,
     TrainingPlanDecision,
     User,
     UserRole,
@@ -198,9 +199,17 @@ def test_nobody_approves_their_own_plan(session: Session) -> None:
     approver_id, role = plans.approver_for(session, plan)
     assert approver_id == person(session, "chenjing").id and role is None
 
-    # Should the drafter get hold of the task anyway (a reassignment), the decision is refused.
+    # Should the drafter get hold of the task anyway, the inbox refuses their decision ...
     approve = PlanDecision(outcome="approve")
-    assert not decide(session, process.id, 1, "draft-approval-1-1", drafter, approve)
+    with pytest.raises(Forbidden):
+        decide(session, process.id, 1, "draft-approval-1-1", drafter, approve)
+    # ... and one recorded as theirs before that rule existed does not count either.
+    session.execute(
+        update(InboxTask)
+        .where(InboxTask.process_id == process.id, InboxTask.step_key == "draft-approval-1-1")
+        .values(state=TaskState.DONE, completed_by_id=drafter.id, completed_at=NOW)
+    )
+    assert not plans.record_decision(session, process.id, 1, approve, "draft-approval-1-1", NOW)
     assert plan.state == PlanState.SUBMITTED and plan.approved_version is None
     refused = session.scalars(
         select(TrainingPlanDecision).where(TrainingPlanDecision.process_id == process.id)
