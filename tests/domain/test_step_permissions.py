@@ -1,5 +1,7 @@
 """Who may decide a step, be handed it and read its case, against the real database."""
 
+import ast
+import inspect
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,10 +15,11 @@ from domain.errors import Forbidden, Invalid, NotFound
 from domain.processes import get_process
 from domain.steps import HumanRequest, HumanStep
 from domain.substitutes import set_substitute
-from domain.task_access import eligible_assignees
+from domain.task_access import eligible_assignees, why_not_take
 from flows.catalog import STEPS
 from flows.onboarding import CHOOSE_MENTOR, DISMISSAL
 from flows.training_plan import APPROVE
+from i18n import gettext_for
 from tests.support.factories import case, colleague, complaint_task, person
 
 NOW = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)  # 10:00 in Beijing, a Tuesday
@@ -246,3 +249,16 @@ def test_reading_a_case_ends_when_the_involvement_ends(session: Session) -> None
     # The owner of record and the site's managers still read it.
     for reader in (zhang, lead, person(session, "chenjing")):
         assert get_process(session, reader, task.process_id).id == task.process_id
+
+
+def test_every_reason_a_person_may_not_be_handed_a_step_reads_in_chinese() -> None:
+    translate = gettext_for("zh_CN")
+    returned = {
+        node.value.value
+        for node in ast.walk(ast.parse(inspect.getsource(why_not_take)))
+        if isinstance(node, ast.Return)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    }
+    assert len(returned) == 4
+    assert sorted(m for m in returned if translate(m) == m) == []
