@@ -28,8 +28,9 @@ from db.models.training_plan import DecisionOutcome, PlanState
 from db.session import transaction
 from domain import inbox
 from domain import training_plan as plans
-from domain.errors import Conflict, Forbidden, Invalid
+from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.people import hash_password
+from domain.processes import get_process
 from domain.steps import HumanRequest
 from flows.catalog import STEPS
 from flows.training_plan import APPROVE, DRAFT, RECORD_SESSION
@@ -481,3 +482,14 @@ def test_kickoff_opens_each_sites_plan_on_its_own_working_days(
 
     assert DEMO_SITE_CODE not in sites_opened(opens_on)
     assert DEMO_SITE_CODE in sites_opened(own.nth_working_day(opens_on, 1))
+
+
+def test_the_plans_trainers_and_attendees_read_it_and_no_one_else(session: Session) -> None:
+    trainer, attendee = person(session, "wangqiang"), person(session, "zhangmin")
+    process_id = approved_plan(session, document(trainer, [attendee]))
+    plans.schedule_sessions(session, process_id, CALENDAR, NOW)
+
+    for reader in (trainer, attendee):
+        assert get_process(session, reader, process_id).id == process_id
+    with pytest.raises(NotFound):
+        get_process(session, person(session, "liugong"), process_id)
