@@ -16,7 +16,16 @@ from domain.people import get_user, users_with_role
 from domain.sla import start_clock
 from domain.steps import HumanRequest, HumanStep
 from domain.substitutes import active_substitute
-from domain.task_access import get_task, may_act, may_manage, readable_tasks
+from domain.task_access import (
+    barred,
+    declared_step,
+    get_task,
+    may_act,
+    may_manage,
+    may_take,
+    readable_tasks,
+    why_not_take,
+)
 from domain.validation import validate_form
 from notify.outbox import enqueue
 
@@ -121,19 +130,13 @@ def open_task(
     if existing is not None:
         return existing
     available_from = request.available_from or now
-    # Someone out of office when the task opens gets it through their substitute.
-    substitute = (
-        active_substitute(session, request.assignee_id, max(now, available_from))
-        if request.assignee_id is not None
-        else None
-    )
     task = InboxTask(
         process_id=request.process_id,
         flow_run_id=flow_run_id,
         step_key=request.key,
         step=step.name,
         site_id=request.site_id,
-        assignee_id=substitute.id if substitute is not None else request.assignee_id,
+        assignee_id=request.assignee_id,
         candidate_role=request.candidate_role,
         owner_of_record_id=request.owner_of_record_id,
         available_from=available_from,
@@ -144,6 +147,17 @@ def open_task(
     session.add(task)  # in the session first: its clock runs on its site's calendar
     if step.sla_target is not None and request.sla_ladder is not None:
         start_clock(task, request.sla_ladder, step.sla_target, request.sla_started_at or now, now)
+    # Someone out of office when the task opens gets it through their substitute, if the
+    # substitute may decide the step; otherwise it waits for them (a manager can reassign it).
+    substitute = (
+        active_substitute(session, request.assignee_id, max(now, available_from))
+        if request.assignee_id is not None
+        else None
+    )
+    if substitute is not None and may_take(session, substitute, task, step):
+        task.assignee_id = substitute.id
+    else:
+        substitute = None
     session.flush()
     session.execute(
         update(Process).where(Process.id == request.process_id).values(current_step=step.name)
@@ -212,6 +226,8 @@ def claim(session: Session, user: User, task_id: int, now: datetime) -> InboxTas
         raise Forbidden("This task is not in your role's queue")
     if task.site_id != user.site_id:
         raise Forbidden("This task belongs to another site")
+    if user.id in barred(session, task, declared_step(task)):
+        raise Forbidden("You are part of this case and may not decide this step")
     won = session.execute(
         update(InboxTask)
         .where(
@@ -318,8 +334,9 @@ def _hand_over(
     target = session.get(User, to_user_id)
     if target is None or not target.active:
         raise Invalid.field("to_user_id", "No active user with this id")
-    if target.site_id != task.site_id:
-        raise Invalid.field("to_user_id", "This person works at another site")
+    refusal = why_not_take(session, target, task, declared_step(task))
+    if refusal is not None:
+        raise Invalid.field("to_user_id", refusal)
     holder = task.assignee_id
     moved = session.execute(
         update(InboxTask)
@@ -359,24 +376,68 @@ def complete(
 ) -> InboxTask:
     """Validate and record a person's decision on a task; exactly one completion ever wins."""
     task = get_task(session, user, task_id)
+    return _record_decision(session, user, user, task, payload, steps, now, {})
+
+
+def complete_on_behalf(
+    session: Session,
+    admin: User,
+    task_id: int,
+    on_behalf_of_id: int,
+    reason: str,
+    payload: Mapping[str, Any],
+    steps: Mapping[str, HumanStep[Any]],
+    now: datetime,
+) -> InboxTask:
+    """Record, as ops admin, the decision a person who may decide the task gave; audited.
+
+    The decision counts as theirs, and the event names both the admin and the person.
+    """
+    if not admin.has_role(Role.OPS_ADMIN):
+        raise Forbidden("Only an ops admin can act on someone's behalf")
+    if not reason.strip():
+        raise Invalid.field("reason", "A reason is required")
+    task = get_task(session, admin, task_id)
+    person = session.get(User, on_behalf_of_id)
+    if person is None or not person.active:
+        raise Invalid.field("on_behalf_of_id", "No active user with this id")
+    if not may_act(person, task):
+        raise Invalid.field("on_behalf_of_id", "This person may not decide this task")
+    audit = {"on_behalf_of_id": person.id, "reason": reason.strip()}
+    return _record_decision(session, admin, person, task, payload, steps, now, audit)
+
+
+def _record_decision(
+    session: Session,
+    actor: User,
+    decider: User,
+    task: InboxTask,
+    payload: Mapping[str, Any],
+    steps: Mapping[str, HumanStep[Any]],
+    now: datetime,
+    audit: dict[str, Any],
+) -> InboxTask:
+    """Complete `task` with `decider`'s decision, entered by `actor`, if nobody did meanwhile."""
     if task.state != TaskState.OPEN:
         raise Conflict("The task is already completed")
-    if not may_act(user, task):
-        raise Forbidden("This task is assigned to someone else")
+    if not may_act(decider, task):
+        if task.assignee_id not in (None, decider.id):
+            raise Forbidden("This task is assigned to someone else")
+        raise Forbidden("You may not decide this step")
     if task.available_from > now:
         raise Conflict("This task opens later")
     decision = validate_form(steps[task.step].form, payload)
     result = decision.model_dump(mode="json")
     done = session.execute(
         update(InboxTask)
-        .where(InboxTask.id == task_id, InboxTask.state == TaskState.OPEN)
+        .where(InboxTask.id == task.id, InboxTask.state == TaskState.OPEN)
         .values(
             state=TaskState.DONE,
             result=result,
-            completed_by_id=user.id,
+            completed_by_id=decider.id,
             completed_at=now,
             resume_retry_at=now + resume_retry_after(),
-            assignee_id=task.assignee_id or user.id,
+            assignee_id=task.assignee_id or decider.id,
         )
     ).rowcount
     if not done:
@@ -387,8 +448,8 @@ def complete(
         task_id=task.id,
         kind="task_completed",
         at=now,
-        actor_id=user.id,
-        data={"step": task.step, "result": result},
+        actor_id=actor.id,
+        data={"step": task.step, "result": result, **audit},
     )
     session.refresh(task)
     return task

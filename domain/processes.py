@@ -11,39 +11,70 @@ from db.models import (
     Event,
     InboxTask,
     NewHire,
-    OutboxMessage,
     Process,
     ProcessKind,
     Resignation,
     Role,
     TaskState,
     TrainingPlan,
+    TrainingSession,
     User,
 )
 from domain.errors import NotFound
-from domain.task_access import readable_tasks
+from domain.task_access import PersonColumn, readable_tasks
+from domain.training_plan import scope
+
+# The people a case names (who it is about, who runs it): (their column, the row's process id).
+CASE_PEOPLE: tuple[PersonColumn, ...] = (
+    (Complaint.owner_of_record_id, Complaint.process_id),
+    (TrainingPlan.drafter_id, TrainingPlan.process_id),
+    (TrainingSession.trainer_id, TrainingSession.process_id),
+    (NewHire.user_id, NewHire.process_id),
+    (NewHire.trainer_id, NewHire.process_id),
+    (NewHire.mentor_id, NewHire.process_id),
+    (NewHire.registered_by_id, NewHire.process_id),
+    (Resignation.leaver_id, Resignation.process_id),
+    (Resignation.recorded_by_id, Resignation.process_id),
+    (Resignation.successor_id, Resignation.process_id),
+    (Resignation.supervisor_id, Resignation.process_id),
+)
 
 
 def get_process(session: Session, user: User, process_id: str) -> Process:
-    """Return the process if `user` may see it: they started, own, manage or work on it, or it
-    told them about itself (an attendee of an announced plan follows the link in the message)."""
+    """Return the process if `user` takes part in it now: they started it, are one of its
+    people, hold, own or may pick up one of its tasks, manage its site, or attend its training.
+
+    Having been told about it once is no reason: access ends with the involvement.
+    """
     statement = select(Process).where(Process.id == process_id)
     if not user.has_role(Role.OPS_ADMIN):
         works_on_it = readable_tasks(user).where(InboxTask.process_id == Process.id).exists()
-        owns_it = exists().where(
-            Complaint.process_id == Process.id, Complaint.owner_of_record_id == user.id
+        named_in_it = or_(
+            *(exists().where(key == Process.id, person == user.id) for person, key in CASE_PEOPLE)
         )
         manages_it = Process.site_id == user.site_id if user.manages else false()
-        told_of_it = exists().where(
-            OutboxMessage.process_id == Process.id, OutboxMessage.recipient_id == user.id
-        )
         statement = statement.where(
-            or_(Process.started_by_id == user.id, works_on_it, owns_it, manages_it, told_of_it)
+            or_(Process.started_by_id == user.id, works_on_it, named_in_it, manages_it)
         )
     process = session.scalar(statement)
+    if process is None and attends(session, user, process_id):
+        process = session.get(Process, process_id)
     if process is None:
         raise NotFound("Process {process_id} does not exist", process_id=process_id)
     return process
+
+
+def attends(session: Session, user: User, process_id: str) -> bool:
+    """Return whether `user` is in the audience of a session of the training plan `process_id`."""
+    plan = session.get(TrainingPlan, process_id)
+    if plan is None or plan.site_id != user.site_id:
+        return False
+    items = session.scalars(
+        select(TrainingSession.item_index)
+        .where(TrainingSession.process_id == process_id)
+        .distinct()
+    )
+    return any(user.id in {u.id for u in scope(session, plan, item)} for item in items)
 
 
 # The table that holds each kind of process's own facts, keyed by the process id.

@@ -1,20 +1,38 @@
-"""The declaration of a human step: its persisted name, title, form and deadline rule."""
+"""The declaration of a human step: its persisted name, title, form, deadline rule and who
+may decide it."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+
+from db.models import Role
 
 F = TypeVar("F", bound=BaseModel)
 # Prefect stores a pause's input under its key and accepts only this alphabet.
 STEP_KEY = re.compile(r"[a-z0-9-]+")
 
 
+class Party(StrEnum):
+    """Someone a case is about or who wrote what is decided, named by their part in the case."""
+
+    DRAFTER = "drafter"  # wrote a version of the training plan
+    LEAVER = "leaver"  # the resigning employee
+    SUCCESSOR = "successor"  # takes over the leaver's work
+    NEW_HIRE = "new_hire"  # the hire being onboarded, once they have an account
+
+
 @dataclass(frozen=True)
 class HumanStep(Generic[F]):
-    """A step that waits for a person. `name` is persisted: renaming it is a migration."""
+    """A step that waits for a person. `name` is persisted: renaming it is a migration.
+
+    The person the flow names may decide it, and so may anyone at the site holding one of
+    `decided_by` (or the role of the queue the task waits in); only they may be handed it.
+    Nobody in `not_by` may ever decide it, whoever holds the task.
+    """
 
     name: str
     title: str  # English msgid; shown translated
@@ -23,6 +41,8 @@ class HumanStep(Generic[F]):
     sla_target: str | None = None
     # A manager's decision on someone else's work: listed in the managers' approvals queue.
     approval: bool = False
+    decided_by: tuple[Role, ...] = field(kw_only=True)
+    not_by: tuple[Party, ...] = field(default=(), kw_only=True)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from db.models import InboxTask, Role, Substitution, TaskState, User
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.events import record_event
+from domain.task_access import declared_step, may_take
 
 # The reason column's width.
 MAX_REASON_CHARS = 200
@@ -51,6 +52,10 @@ def set_substitute(
         raise Invalid.field("substitute_id", "Choose someone other than the person who is away")
     if substitute.site_id != user.site_id:
         raise Invalid.field("substitute_id", "This person works at another site")
+    if not substitute.has_role(*(r.role for r in user.roles)):
+        raise Invalid.field(
+            "substitute_id", "The substitute must hold one of the roles of the person who is away"
+        )
     for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
         if value.tzinfo is None:
             raise Invalid.field(name, "Give the time with its time zone")
@@ -95,35 +100,51 @@ def hand_over_open_tasks(
     """Move the away person's open tasks to their substitute; return the ids of those moved.
 
     set_substitute calls this when the period has begun; a period set ahead of time needs the
-    same call when it starts. Tasks that open only after the period stay with the person.
+    same call when it starts. Tasks that open only after the period stay with the person, and
+    so do tasks whose step the substitute may not decide (a manager can reassign those).
     """
-    candidates = session.execute(
-        select(InboxTask.id, InboxTask.process_id)
-        .where(
-            InboxTask.state == TaskState.OPEN,
-            InboxTask.assignee_id == substitution.user_id,
-            InboxTask.available_from < substitution.ends_at,
+    substitute = session.get_one(User, substitution.substitute_id)
+    candidates = list(
+        session.scalars(
+            select(InboxTask)
+            .where(
+                InboxTask.state == TaskState.OPEN,
+                InboxTask.assignee_id == substitution.user_id,
+                InboxTask.available_from < substitution.ends_at,
+            )
+            .order_by(InboxTask.id)
         )
-        .order_by(InboxTask.id)
-    ).all()
+    )
     moved = []
-    for task_id, process_id in candidates:
+    for task in candidates:
+        if not may_take(session, substitute, task, declared_step(task)):
+            record_event(
+                session,
+                process_id=task.process_id,
+                task_id=task.id,
+                kind="task_kept_from_substitute",
+                at=now,
+                actor_id=actor_id,
+                data={"from_user_id": substitution.user_id, "to_user_id": substitute.id},
+                dedup_key=f"task:{task.id}:kept-from-substitution:{substitution.id}",
+            )
+            continue
         # Compare and set: a task completed or handed on meanwhile is left alone.
         won = session.execute(
             update(InboxTask)
             .where(
-                InboxTask.id == task_id,
+                InboxTask.id == task.id,
                 InboxTask.state == TaskState.OPEN,
                 InboxTask.assignee_id == substitution.user_id,
             )
-            .values(assignee_id=substitution.substitute_id)
+            .values(assignee_id=substitute.id)
         ).rowcount
         if not won:
             continue
         record_event(
             session,
-            process_id=process_id,
-            task_id=task_id,
+            process_id=task.process_id,
+            task_id=task.id,
             kind="task_routed_to_substitute",
             at=now,
             actor_id=actor_id,
@@ -133,7 +154,7 @@ def hand_over_open_tasks(
                 "substitution_id": substitution.id,
             },
         )
-        moved.append(task_id)
+        moved.append(task.id)
     return moved
 
 

@@ -11,6 +11,7 @@
 
 from prefect import flow
 
+from db.models import Role
 from domain.steps import HumanRequest, HumanStep
 from forms.complaint import (
     DepartmentWorkDecision,
@@ -30,22 +31,33 @@ from tasks.complaint import (
 from tasks.human import await_human
 from tasks.run_names import process_run_name
 
+# Whoever first receives a complaint owns it (首问负责), and the tiers of the escalation ladder
+# above them may take it over; a department's work is decided by the department it went to.
+FRONT_LINE = (Role.STAFF, Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SITE_MANAGER, Role.QUALITY)
 FIRST_RESPONSE = HumanStep(
     "complaint.first-response",
     "Respond to the resident",
     FirstResponseDecision,
     sla_target="first_response",
+    decided_by=FRONT_LINE,
 )
 RESOLUTION = HumanStep(
-    "complaint.resolution", "Resolve the complaint", ResolutionDecision, sla_target="resolution"
+    "complaint.resolution",
+    "Resolve the complaint",
+    ResolutionDecision,
+    sla_target="resolution",
+    decided_by=FRONT_LINE,
 )
 DEPARTMENT_WORK = HumanStep(
     "complaint.department-work",
     "Do the dispatched work",
     DepartmentWorkDecision,
     sla_target="arrival",
+    decided_by=(),  # only the queue of the department it was dispatched to
 )
-RETURN_VISIT = HumanStep("complaint.return-visit", "Return visit", ReturnVisitDecision)
+RETURN_VISIT = HumanStep(
+    "complaint.return-visit", "Return visit", ReturnVisitDecision, decided_by=FRONT_LINE
+)
 STEPS = (FIRST_RESPONSE, RESOLUTION, DEPARTMENT_WORK, RETURN_VISIT)
 
 

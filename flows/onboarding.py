@@ -20,8 +20,9 @@
 
 from prefect import flow
 
-from domain.onboarding import Slot
-from domain.steps import HumanRequest, HumanStep
+from db.models import Role
+from domain.onboarding import MENTOR_ROLES, Slot
+from domain.steps import HumanRequest, HumanStep, Party
 from forms.onboarding import (
     DismissalDecision,
     ExamScore,
@@ -51,21 +52,56 @@ from tasks.onboarding import (
 )
 from tasks.run_names import process_run_name
 
-CHOOSE_MENTOR = HumanStep("onboarding.choose-mentor", "Choose the new hire's mentor", MentorChoice)
-TRAINING_DAY = HumanStep("onboarding.training-day", "Confirm the training day", TrainingDayReport)
-MENTOR_SHIFT = HumanStep(
-    "onboarding.mentor-shift", "Confirm the trial shift with notes", MentorShiftReport
+# Who may stand in for the hire's named trainer (岗位教练).
+TRAINERS = (Role.SHIFT_LEAD, Role.SUPERVISOR)
+CHOOSE_MENTOR = HumanStep(
+    "onboarding.choose-mentor",
+    "Choose the new hire's mentor",
+    MentorChoice,
+    decided_by=(Role.SUPERVISOR,),
 )
-EXAM = HumanStep("onboarding.exam", "Score the onboarding exam", ExamScore)
-RETRAINING = HumanStep("onboarding.retraining", "Retrain the new hire", RetrainingReport)
+TRAINING_DAY = HumanStep(
+    "onboarding.training-day",
+    "Confirm the training day",
+    TrainingDayReport,
+    decided_by=TRAINERS,
+    not_by=(Party.NEW_HIRE,),
+)
+MENTOR_SHIFT = HumanStep(
+    "onboarding.mentor-shift",
+    "Confirm the trial shift with notes",
+    MentorShiftReport,
+    decided_by=MENTOR_ROLES,
+    not_by=(Party.NEW_HIRE,),
+)
+EXAM = HumanStep(
+    "onboarding.exam",
+    "Score the onboarding exam",
+    ExamScore,
+    decided_by=(Role.HR,),
+    not_by=(Party.NEW_HIRE,),
+)
+RETRAINING = HumanStep(
+    "onboarding.retraining",
+    "Retrain the new hire",
+    RetrainingReport,
+    decided_by=TRAINERS,
+    not_by=(Party.NEW_HIRE,),
+)
 DISMISSAL = HumanStep(
     "onboarding.dismissal-decision",
     "Decide on dismissing the new hire",
     DismissalDecision,
     approval=True,
+    decided_by=(Role.SITE_MANAGER,),
+    not_by=(Party.NEW_HIRE,),
 )
 REVISE_TRAINING = HumanStep(
-    "onboarding.revise-training", "Revise the training: pass rate below target", TrainingRevision
+    "onboarding.revise-training",
+    "Revise the training: pass rate below target",
+    TrainingRevision,
+    decided_by=TRAINERS,
+    not_by=(Party.NEW_HIRE,),
 )
 STEPS = (
     CHOOSE_MENTOR,

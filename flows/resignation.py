@@ -23,8 +23,10 @@ from typing import Any
 
 from prefect import flow
 
+from db.models import Role
 from db.models.resignation import ItemState
-from domain.steps import HumanRequest, HumanStep
+from domain.resignation import SUPERVISING_ROLES
+from domain.steps import HumanRequest, HumanStep, Party
 from forms.resignation import (
     DisputeResolutionDecision,
     FollowUpEvaluationDecision,
@@ -55,31 +57,59 @@ from tasks.resignation import (
 )
 from tasks.run_names import process_run_name
 
+# The leaver and the successor never judge their own handover.
+INTERESTED = (Party.LEAVER, Party.SUCCESSOR)
 APPROVE_PLAN = HumanStep(
-    "resignation.approve-plan", "Approve the handover plan", HandoverPlanDecision, approval=True
+    "resignation.approve-plan",
+    "Approve the handover plan",
+    HandoverPlanDecision,
+    approval=True,
+    # A supervisor; the site manager's queue when the leaver is a supervisor.
+    decided_by=(Role.SUPERVISOR,),
+    not_by=INTERESTED,
 )
-INVENTORY = HumanStep("resignation.inventory", "List the work to hand over", InventoryDecision)
+INVENTORY = HumanStep(
+    "resignation.inventory",
+    "List the work to hand over",
+    InventoryDecision,
+    decided_by=SUPERVISING_ROLES,  # the leaver, or the supervising side once they are gone
+    not_by=(Party.SUCCESSOR,),
+)
 CONFIRM_ITEMS = HumanStep(
-    "resignation.confirm-items", "Confirm the handover items", ItemConfirmationDecision
+    "resignation.confirm-items",
+    "Confirm the handover items",
+    ItemConfirmationDecision,
+    decided_by=(),  # only the successor the plan names
+    not_by=(Party.LEAVER,),
 )
 RESOLVE_DISPUTES = HumanStep(
     "resignation.resolve-disputes",
     "Resolve the handover disputes",
     DisputeResolutionDecision,
     approval=True,
+    decided_by=SUPERVISING_ROLES,
+    not_by=INTERESTED,
 )
 HOLD_SESSION = HumanStep(
-    "resignation.hold-session", "Give the knowledge-transfer session", SessionHeldDecision
+    "resignation.hold-session",
+    "Give the knowledge-transfer session",
+    SessionHeldDecision,
+    decided_by=SUPERVISING_ROLES,  # the leaver, or the supervising side once they are gone
+    not_by=(Party.SUCCESSOR,),
 )
 CONFIRM_SESSION = HumanStep(
     "resignation.confirm-session",
     "Confirm the knowledge-transfer session",
     SessionConfirmationDecision,
+    decided_by=(),  # only the successor the plan names
+    not_by=(Party.LEAVER,),
 )
 FOLLOW_UP = HumanStep(
     "resignation.follow-up-evaluation",
     "Evaluate the handover after the follow-up period",
     FollowUpEvaluationDecision,
+    decided_by=SUPERVISING_ROLES,
+    not_by=INTERESTED,
 )
 STEPS = (
     APPROVE_PLAN,

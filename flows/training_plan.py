@@ -25,8 +25,15 @@ from typing import Any
 
 from prefect import flow
 
-from domain.steps import HumanRequest, HumanStep
-from domain.training_plan import APPROVAL_LADDER, SESSION_LADDER, SUPERVISOR_LADDER
+from db.models import Role
+from domain.steps import HumanRequest, HumanStep, Party
+from domain.training_plan import (
+    APPROVAL_LADDER,
+    APPROVING_ROLE,
+    DRAFTING_ROLE,
+    SESSION_LADDER,
+    SUPERVISOR_LADDER,
+)
 from forms.training_plan import (
     AnalysisDecision,
     AssessmentDecision,
@@ -55,10 +62,18 @@ from tasks.training_plan import (
 
 SLA_TARGET = "resolution"
 DRAFT = HumanStep(
-    "training_plan.draft", "Draft the training plan", PlanDocument, sla_target=SLA_TARGET
+    "training_plan.draft",
+    "Draft the training plan",
+    PlanDocument,
+    sla_target=SLA_TARGET,
+    decided_by=(DRAFTING_ROLE,),
 )
 REVISE = HumanStep(
-    "training_plan.revise", "Revise the training plan", PlanDocument, sla_target=SLA_TARGET
+    "training_plan.revise",
+    "Revise the training plan",
+    PlanDocument,
+    sla_target=SLA_TARGET,
+    decided_by=(DRAFTING_ROLE,),
 )
 APPROVE = HumanStep(
     "training_plan.approve",
@@ -66,21 +81,29 @@ APPROVE = HumanStep(
     PlanDecision,
     sla_target=SLA_TARGET,
     approval=True,
+    decided_by=(APPROVING_ROLE,),
+    not_by=(Party.DRAFTER,),
 )
 RECORD_SESSION = HumanStep(
     "training_plan.record-session",
     "Record the training session",
     AttendanceDecision,
     sla_target=SLA_TARGET,
+    decided_by=(Role.SUPERVISOR, Role.HR),  # the named trainer, or who runs the training record
 )
 ASSESS = HumanStep(
-    "training_plan.assess", "Assess the training", AssessmentDecision, sla_target=SLA_TARGET
+    "training_plan.assess",
+    "Assess the training",
+    AssessmentDecision,
+    sla_target=SLA_TARGET,
+    decided_by=(DRAFTING_ROLE,),
 )
 ANALYSE = HumanStep(
     "training_plan.analyse",
     "Analyse the assessment results",
     AnalysisDecision,
     sla_target=SLA_TARGET,
+    decided_by=(DRAFTING_ROLE,),
 )
 STEPS = (DRAFT, REVISE, APPROVE, RECORD_SESSION, ASSESS, ANALYSE)
 

@@ -103,3 +103,20 @@ class PausePublic(BaseModel):
 class ReassignRequest(BaseModel):
     to_user_id: int
     reason: str
+
+
+class AssigneePublic(BaseModel):
+    """A person a task may be handed to."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    display_name: str
+
+
+class OnBehalfRequest(BaseModel):
+    """An ops admin's entry of a decision someone who may decide the task gave them."""
+
+    on_behalf_of_id: int
+    reason: str = Field(max_length=500)
+    decision: dict[str, Any] = Field(description="The step's form, as JSON")

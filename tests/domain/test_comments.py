@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Event, InboxTask, TaskComment
-from domain import attachments, comments, saved_views, substitutes
+from domain import attachments, comments, inbox, saved_views, substitutes
 from domain.comments import MAX_COMMENT_CHARS, add_comment, comments_for
 from domain.errors import Invalid, NotFound
 from i18n import gettext_for
@@ -107,7 +107,7 @@ def refusal_messages(module: ModuleType) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("module", [comments, attachments, substitutes, saved_views])
+@pytest.mark.parametrize("module", [comments, attachments, substitutes, saved_views, inbox])
 def test_every_refusal_has_a_chinese_translation(module: ModuleType) -> None:
     translate = gettext_for("zh_CN")
     messages = refusal_messages(module)

@@ -4,7 +4,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -23,7 +22,7 @@ from db.models import (
 )
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.inbox import open_task
-from domain.steps import HumanRequest, HumanStep
+from domain.steps import HumanRequest
 from domain.substitutes import (
     MAX_REASON_CHARS,
     active_substitute,
@@ -33,19 +32,13 @@ from domain.substitutes import (
     set_substitute,
     substitutions_for,
 )
+from flows.complaint import FIRST_RESPONSE
 from launch.demo import DEMO_SITE_CODE
 from tests.support.factories import complaint_task
 
 NOW = datetime(2026, 9, 1, 2, 0, tzinfo=UTC)  # 10:00 in Beijing, a Tuesday
 DAY = timedelta(days=1)
 LEAVE = "年假"
-
-
-class NoteDecision(BaseModel):
-    note: str
-
-
-NOTE_STEP = HumanStep("test.note", "Respond to the resident", NoteDecision)
 
 
 def make_site(session: Session) -> Site:
@@ -411,7 +404,7 @@ def test_the_site_page_lists_current_and_upcoming_periods(session: Session) -> N
 def open_note_task(
     session: Session, assignee: User, available_from: datetime | None = None
 ) -> InboxTask:
-    """Open a task of a test step assigned to `assignee`, as a flow would."""
+    """Open a first-response task assigned to `assignee`, as a flow would."""
     process = Process(
         kind=ProcessKind.COMPLAINT,
         site_id=assignee.site_id,
@@ -429,7 +422,7 @@ def open_note_task(
         owner_of_record_id=assignee.id,
         available_from=available_from,
     )
-    return open_task(session, NOTE_STEP, request, str(uuid.uuid4()), NOW)
+    return open_task(session, FIRST_RESPONSE, request, str(uuid.uuid4()), NOW)
 
 
 def test_a_new_task_for_someone_away_opens_with_their_substitute(session: Session) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import domain.calendars
@@ -19,6 +19,7 @@ from db.models import (
     Process,
     Role,
     Site,
+    TaskState,
     TrainingPlanDecision,
     User,
     UserRole,
@@ -27,8 +28,9 @@ from db.models.training_plan import DecisionOutcome, PlanState
 from db.session import transaction
 from domain import inbox
 from domain import training_plan as plans
-from domain.errors import Conflict, Forbidden, Invalid
+from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.people import hash_password
+from domain.processes import get_process
 from domain.steps import HumanRequest
 from flows.catalog import STEPS
 from flows.training_plan import APPROVE, DRAFT, RECORD_SESSION
@@ -198,9 +200,17 @@ def test_nobody_approves_their_own_plan(session: Session) -> None:
     approver_id, role = plans.approver_for(session, plan)
     assert approver_id == person(session, "chenjing").id and role is None
 
-    # Should the drafter get hold of the task anyway (a reassignment), the decision is refused.
+    # Should the drafter get hold of the task anyway, the inbox refuses their decision ...
     approve = PlanDecision(outcome="approve")
-    assert not decide(session, process.id, 1, "draft-approval-1-1", drafter, approve)
+    with pytest.raises(Forbidden):
+        decide(session, process.id, 1, "draft-approval-1-1", drafter, approve)
+    # ... and one recorded as theirs before that rule existed does not count either.
+    session.execute(
+        update(InboxTask)
+        .where(InboxTask.process_id == process.id, InboxTask.step_key == "draft-approval-1-1")
+        .values(state=TaskState.DONE, completed_by_id=drafter.id, completed_at=NOW)
+    )
+    assert not plans.record_decision(session, process.id, 1, approve, "draft-approval-1-1", NOW)
     assert plan.state == PlanState.SUBMITTED and plan.approved_version is None
     refused = session.scalars(
         select(TrainingPlanDecision).where(TrainingPlanDecision.process_id == process.id)
@@ -472,3 +482,14 @@ def test_kickoff_opens_each_sites_plan_on_its_own_working_days(
 
     assert DEMO_SITE_CODE not in sites_opened(opens_on)
     assert DEMO_SITE_CODE in sites_opened(own.nth_working_day(opens_on, 1))
+
+
+def test_the_plans_trainers_and_attendees_read_it_and_no_one_else(session: Session) -> None:
+    trainer, attendee = person(session, "wangqiang"), person(session, "zhangmin")
+    process_id = approved_plan(session, document(trainer, [attendee]))
+    plans.schedule_sessions(session, process_id, CALENDAR, NOW)
+
+    for reader in (trainer, attendee):
+        assert get_process(session, reader, process_id).id == process_id
+    with pytest.raises(NotFound):
+        get_process(session, person(session, "liugong"), process_id)

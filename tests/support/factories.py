@@ -1,13 +1,25 @@
-"""Factories for tests: demo people, new colleagues, complaints and their open tasks."""
+"""Factories for tests: demo people, new colleagues, complaints and their open tasks, and cases
+naming their people."""
 
 import uuid
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import InboxTask, Role, Site, User, UserRole
+from db.models import (
+    InboxTask,
+    NewHire,
+    Process,
+    ProcessKind,
+    Resignation,
+    Role,
+    Site,
+    TrainingPlan,
+    User,
+    UserRole,
+)
 from db.session import transaction
 from domain.complaints import record_complaint
 from domain.inbox import open_task
@@ -59,6 +71,65 @@ def complaint_task(
         available_from=available_from,
     )
     return open_task(session, step, request, str(uuid.uuid4()), opened_at or received_at)
+
+
+def colleague(session: Session, *roles: Role, site_id: int | None = None) -> User:
+    """Add an active colleague holding `roles`, at the demo site unless `site_id` is given."""
+    if site_id is None:
+        site_id = session.scalars(select(Site.id).where(Site.code == DEMO_SITE_CODE)).one()
+    username = f"u{uuid.uuid4().hex[:10]}"
+    user = User(username=username, display_name=username, password_hash="-", site_id=site_id)
+    user.roles = [UserRole(role=role) for role in roles]
+    session.add(user)
+    session.flush()
+    return user
+
+
+def case(
+    session: Session,
+    kind: ProcessKind,
+    started_by: User,
+    *,
+    drafter: User | None = None,
+    leaver: User | None = None,
+    successor: User | None = None,
+    new_hire: User | None = None,
+) -> Process:
+    """Add a process of `kind` at `started_by`'s site whose own row names the people given."""
+    process = Process(
+        kind=kind, site_id=started_by.site_id, subject="测试案例", started_by_id=started_by.id
+    )
+    session.add(process)
+    session.flush()
+    # Far-off periods and days: one per case, so cases never meet on a unique key.
+    day = date(2200, 1, 1) + timedelta(days=uuid.uuid4().int % 50_000)
+    if kind is ProcessKind.TRAINING_PLAN:
+        session.add(
+            TrainingPlan(
+                process_id=process.id, site_id=process.site_id, kind="monthly",
+                period_starts_on=day, period_ends_on=day, opens_on=day, draft_due_on=day,
+                approval_due_on=day, deadline_rule="test", drafter_id=drafter and drafter.id,
+            )
+        )  # fmt: skip
+    elif kind is ProcessKind.RESIGNATION:
+        session.add(
+            Resignation(
+                process_id=process.id, leaver_id=(leaver or started_by).id,
+                recorded_by_id=started_by.id, last_working_day=day,
+                offboard_at=datetime(2200, 1, 1, tzinfo=UTC),
+                successor_id=successor and successor.id,
+            )
+        )  # fmt: skip
+    elif kind is ProcessKind.ONBOARDING:
+        session.add(
+            NewHire(
+                process_id=process.id, name="新员工", post="前台", start_date=day,
+                user_id=new_hire and new_hire.id, trainer_id=started_by.id, cohort="test",
+                registered_by_id=started_by.id, policy={},
+            )
+        )  # fmt: skip
+    session.flush()
+    return process
 
 
 def new_staff(display_name: str) -> tuple[int, str]:

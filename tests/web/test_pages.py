@@ -1,11 +1,12 @@
 """The web inbox's guards, page by page: login, lockout, CSRF, who may see what, attachments."""
 
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from db.base import utcnow
 from db.models import (
@@ -19,7 +20,10 @@ from db.models import (
     User,
 )
 from db.session import transaction
+from domain.inbox import open_task
 from domain.people import LOCKOUT
+from domain.steps import HumanRequest
+from flows.complaint import DEPARTMENT_WORK
 from launch.demo import DEMO_PASSWORD
 from notify.links import sign_process_link, sign_task_link
 from notify.outbox import enqueue
@@ -186,13 +190,25 @@ def test_a_notification_link_opens_its_task_after_login(app: object) -> None:
     assert staff.get(f"/t/{expired}").status_code == 410
 
 
-def test_news_of_a_case_links_to_its_page_which_the_recipient_may_then_see(app: object) -> None:
+def test_news_of_a_case_links_to_its_page_while_the_recipient_takes_part(app: object) -> None:
     with transaction() as session:
-        process_id = complaint_task(session, utcnow(), by="zhangmin").process_id
+        first = complaint_task(session, utcnow(), by="zhangmin")
+        process_id = first.process_id
     engineer = logged_in(app, "liugong")
     assert engineer.get(f"/t/{sign_process_link(process_id, now=utcnow())}").status_code == 404
 
     with transaction() as session:
+        # The complaint is dispatched to engineering: the engineer now takes part in it.
+        work = open_task(
+            session,
+            DEPARTMENT_WORK,
+            HumanRequest(
+                process_id=process_id, key="department-1-1", site_id=first.site_id,
+                candidate_role="engineering", owner_of_record_id=first.owner_of_record_id,
+            ),
+            str(uuid.uuid4()),
+            utcnow(),
+        )  # fmt: skip
         enqueue(
             session,
             event="complaint_closed",
@@ -213,6 +229,14 @@ def test_news_of_a_case_links_to_its_page_which_the_recipient_may_then_see(app: 
     assert link is not None and "/t/" in link
     opened = engineer.get("/t/" + link.split("/t/", 1)[1])
     assert opened.status_code == 200 and opened.url.path == f"/processes/{process_id}"
+
+    # The work goes back to the front desk: the same link no longer shows the case to him.
+    with transaction() as session:
+        zhangmin = person(session, "zhangmin")
+        session.execute(
+            update(InboxTask).where(InboxTask.id == work.id).values(assignee_id=zhangmin.id)
+        )
+    assert engineer.get("/t/" + link.split("/t/", 1)[1]).status_code == 404
 
 
 def test_a_pause_shows_on_the_task_and_in_the_case_history(app: object) -> None:

@@ -1,5 +1,6 @@
 """The inbox: list tasks, claim, release, reassign and complete them."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -12,7 +13,14 @@ from flows.catalog import STEPS
 from inbox.api.deps import ClockDep, CurrentUser, SessionDep
 from inbox.api.errors import request_locale
 from inbox.api.presenters import task_public
-from inbox.api.schemas import CompletionPublic, PauseRequest, ReassignRequest, TaskPublic
+from inbox.api.schemas import (
+    AssigneePublic,
+    CompletionPublic,
+    OnBehalfRequest,
+    PauseRequest,
+    ReassignRequest,
+    TaskPublic,
+)
 from tasks.human import hand_back
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -62,6 +70,16 @@ def unclaim(
     return task_public(task, request_locale(request))
 
 
+@router.get("/{task_id}/assignees", response_model=list[AssigneePublic])
+def assignees(task_id: int, session: SessionDep, user: CurrentUser) -> list[AssigneePublic]:
+    """List who may be handed this task (reassign, delegate): the people who may decide it."""
+    task = task_access.get_task(session, user, task_id)
+    return [
+        AssigneePublic.model_validate(person)
+        for person in task_access.eligible_assignees(session, task)
+    ]
+
+
 @router.post("/{task_id}/reassign", response_model=TaskPublic)
 def reassign(
     task_id: int,
@@ -90,7 +108,28 @@ def complete(
     """Submit the step's form; the process moves on to its next step."""
     with transaction() as session:
         actor = session.get_one(User, user.id)
-        task = inbox.complete(session, actor, task_id, decision, STEPS, clock())
+        inbox.complete(session, actor, task_id, decision, STEPS, clock())
+    return _handed_back(task_id, request, user, clock)
+
+
+@router.post("/{task_id}/complete-on-behalf", response_model=CompletionPublic)
+def complete_on_behalf(
+    task_id: int, body: OnBehalfRequest, request: Request, user: CurrentUser, clock: ClockDep
+) -> CompletionPublic:
+    """Submit, as ops admin, the decision of a person who may decide the task; audited."""
+    with transaction() as session:
+        admin = session.get_one(User, user.id)
+        inbox.complete_on_behalf(
+            session, admin, task_id, body.on_behalf_of_id, body.reason, body.decision, STEPS,
+            clock(),
+        )  # fmt: skip
+    return _handed_back(task_id, request, user, clock)
+
+
+def _handed_back(
+    task_id: int, request: Request, user: User, clock: Callable[[], datetime]
+) -> CompletionPublic:
+    """Resume the task's flow run with the stored decision; return the task as it stands."""
     # After the commit, never inside it: a second submit meets the committed "done" and gets
     # 409, and a failed resume leaves the decision safely stored for the sweep to retry.
     resumed = hand_back(task_id, now=clock()).settled
