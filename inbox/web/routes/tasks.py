@@ -82,10 +82,11 @@ def task_page(
     step = STEPS[task.step]
     process = task.process
     events = history(session, process.id)
-    people = colleagues(session, task.site_id)
     gettext = gettext_for(page_locale(request, user))
     may_act = task.state == TaskState.OPEN and task_access.may_act(user, task)
-    person_options = [(str(p.id), p.display_name) for p in people]
+    # Form fields may name any colleague (a successor, a mentor); the task itself goes only to
+    # someone who may decide it.
+    person_options = [(str(p.id), p.display_name) for p in colleagues(session, task.site_id)]
     context = {
         "task": task,
         "step": step,
@@ -96,7 +97,7 @@ def task_page(
         **case_view(session, process, events),
         "comments": comments.comments_for(session, task.id),
         "attachments": attachments.attachments_for(session, task.id),
-        "people": people,
+        "assignees": task_access.eligible_assignees(session, task),
         "sla": countdown(task.due_at, task.sla_started_at or task.created_at, now),
         "may_act": may_act,
         "may_manage": task_access.may_manage(user, task),
