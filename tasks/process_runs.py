@@ -8,7 +8,7 @@ from prefect.settings import PREFECT_UI_URL
 from sqlalchemy import select, update
 
 from db.models import Process, ProcessState
-from db.session import transaction
+from db.session import reading, transaction
 from tasks.human import RETRYABLE_PREFECT_FAILURES
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ DEPLOYMENTS = {
 
 def start_process_run(process_id: str) -> bool:
     """Create the process's flow run (idempotently, keyed by the process) and record its id."""
-    with transaction() as session:
+    with reading() as session:
         process = session.get_one(Process, process_id)
         if process.flow_run_id is not None:
             return True
@@ -52,7 +52,7 @@ def start_process_run(process_id: str) -> bool:
 
 def unstarted_processes(limit: int = 100) -> list[str]:
     """Return ids of processes recorded but without a flow run yet."""
-    with transaction() as session:
+    with reading() as session:
         return list(
             session.scalars(
                 select(Process.id)
