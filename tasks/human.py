@@ -248,11 +248,11 @@ def _resume(flow_run_id: UUID, step_key: str, decision: dict[str, Any]) -> None:
                 # Prefect refuses a pause whose input schema was never stored (its server went
                 # down mid-suspend). The decision is in the inbox, where the replay reads it.
                 logger.warning("Resume of %s refused (%s): run again", flow_run_id, outcome.details)
-                _run_again(client, flow_run_id)
+                run_again(client, flow_run_id)
             return
         if state is not None and state.is_crashed():
             # Its process or server died; a replay from the top reads the decision here.
-            _run_again(client, flow_run_id)
+            run_again(client, flow_run_id)
             return
         # Resuming any other pause would hand this decision to a different step, so only
         # accept the state when this step's input is already stored (an earlier resume won).
@@ -266,7 +266,7 @@ def _resume(flow_run_id: UUID, step_key: str, decision: dict[str, Any]) -> None:
         )
 
 
-def _run_again(client: Any, flow_run_id: UUID) -> None:
+def run_again(client: Any, flow_run_id: UUID) -> None:
     """Schedule the run to start over now, as a resume would: every finished step replays."""
     client.set_flow_run_state(flow_run_id, Scheduled(name="Resuming"), force=True)
 
