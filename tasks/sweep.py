@@ -5,7 +5,7 @@ from datetime import datetime
 from prefect import task
 
 from db.models import InboxTask
-from db.session import transaction
+from db.session import reading, transaction
 from domain import sla, substitutes
 from domain.inbox import announce, unresumed_tasks
 from flows.catalog import STEPS
@@ -25,7 +25,7 @@ def check_sla_clocks(now: datetime) -> dict[str, int]:
     """Warn, escalate or remind every task whose clock says so at `now`; count what was done."""
     counts = {"warned": 0, "escalated": 0, "reminded": 0}
     while True:
-        with transaction() as session:
+        with reading() as session:
             task_ids = sla.due_for_check(session, now, SWEEP_BATCH)
         for start in range(0, len(task_ids), CLOCK_BATCH):
             for action in _apply_clocks(task_ids[start : start + CLOCK_BATCH], now):
@@ -68,7 +68,7 @@ def announce_available_tasks(now: datetime) -> int:
 @task(name="resume-completed-tasks", **ON_TRANSIENT_DB_ERROR)
 def resume_completed_tasks(now: datetime) -> int:
     """Resume flow runs whose completed task was not handed back (server was down); count them."""
-    with transaction() as session:
+    with reading() as session:
         task_ids = unresumed_tasks(session, now)
     outcomes = [hand_back(task_id, settle_seconds=0, now=now) for task_id in task_ids]
     return outcomes.count(HandBack.RESUMED)
