@@ -8,13 +8,16 @@ with nothing happening in between it stops trying and flags the process for ops.
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from db.models import Event, InboxTask, Process, ProcessState, TaskState
 from domain.events import record_event
+
+T = TypeVar("T", bound=tuple[Any, ...])
 
 RESTARTED = "process_restarted"
 FLAGGED = "process_flagged"
@@ -165,13 +168,17 @@ def move_to_run(session: Session, process_id: str, lost_run_id: str, new_run_id:
     )
 
 
-def _flagged() -> Select[tuple[Process, Event]]:
-    """Return running processes whose latest event is the watchdog's flag, with that event."""
-    latest = select(func.max(Event.id)).where(Event.process_id == Process.id).scalar_subquery()
-    return (
-        select(Process, Event)
-        .join(Event, Event.process_id == Process.id)
-        .where(Process.state == ProcessState.RUNNING, Event.kind == FLAGGED, Event.id == latest)
+def _flagged(statement: Select[T]) -> Select[T]:
+    """Keep running processes whose latest event is the watchdog's flag (joined to `statement`)."""
+    later = aliased(Event)
+    latest = (
+        select(func.max(later.id))
+        .where(later.process_id == Process.id)
+        .correlate(Process)
+        .scalar_subquery()
+    )
+    return statement.join(Event, Event.process_id == Process.id).where(
+        Process.state == ProcessState.RUNNING, Event.kind == FLAGGED, Event.id == latest
     )
 
 
@@ -190,7 +197,7 @@ class FlaggedProcess:
 
 def flagged_processes(session: Session, limit: int) -> list[FlaggedProcess]:
     """Return the processes flagged for ops, most recently flagged first."""
-    rows = session.execute(_flagged().order_by(Event.id.desc()).limit(limit))
+    rows = session.execute(_flagged(select(Process, Event)).order_by(Event.id.desc()).limit(limit))
     return [
         FlaggedProcess(
             process.id,
@@ -207,4 +214,4 @@ def flagged_processes(session: Session, limit: int) -> list[FlaggedProcess]:
 
 def flagged_count(session: Session) -> int:
     """Return how many running processes are flagged for ops."""
-    return session.scalar(select(func.count()).select_from(_flagged().subquery())) or 0
+    return session.scalar(_flagged(select(func.count()).select_from(Process))) or 0
