@@ -176,9 +176,11 @@ def check_resume_outside_inbox(process_id: str, task_id: int, key: str) -> None:
         )
 
 
-@task(name="read-decision", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
 def read_decision(task_id: int) -> dict[str, Any] | None:
     """Return the stored decision of a completed task (now handed to its flow), else None."""
+    # Not a Prefect task: between opening the task and suspending, every round trip widens the
+    # window in which a stopped server leaves the run neither running nor paused. A read
+    # takes no lock, and a failure here is the watchdog's to restart.
     with reading() as session:
         task_row = session.get_one(InboxTask, task_id)
         if task_row.state != TaskState.DONE:
