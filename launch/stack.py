@@ -1,5 +1,6 @@
 """The local stack: which processes run, with which environment, on which ports."""
 
+import base64
 import os
 import sys
 from collections.abc import Callable
@@ -19,6 +20,8 @@ RUNNER_POLL_SECONDS = 1
 # sweep and outbox sender must never crowd out the runs people are waiting on.
 RUNNER_PROCESS_LIMIT = 12
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
+# Every process of the local stack listens here only.
+LOOPBACK = "127.0.0.1"
 
 
 def declared_deployments(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
@@ -70,13 +73,29 @@ class StackConfig:
         return env
 
 
+def prefect_server_argv(config: StackConfig) -> list[str]:
+    """Return the command of the local Prefect server: on loopback only, never the network.
+
+    Anyone who reaches Prefect's API can pause, resume or cancel any run: on a shared host
+    protect it too (see the README), with PREFECT_SERVER_API_AUTH_STRING.
+    """
+    return [sys.executable, "-m", "prefect", "server", "start", "--host", LOOPBACK,
+            "--port", str(config.prefect_port)]  # fmt: skip
+
+
 def start_prefect_server(group: ProcessGroup, config: StackConfig) -> Child:
     """Start a Prefect server on its own SQLite database under the data folder."""
-    argv = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-            "--port", str(config.prefect_port)]  # fmt: skip
-    child = group.start("prefect-server", argv, config.environment())
+    child = group.start("prefect-server", prefect_server_argv(config), config.environment())
     group.wait_ready(child, answers(f"{config.prefect_api_url}/health"))
     return child
+
+
+def prefect_auth_headers(config: StackConfig) -> dict[str, str]:
+    """Return the header Prefect's clients send when its API asks for a login, else none."""
+    auth_string = config.environment().get("PREFECT_API_AUTH_STRING")
+    if not auth_string:
+        return {}
+    return {"Authorization": f"Basic {base64.b64encode(auth_string.encode()).decode()}"}
 
 
 def start_runner(group: ProcessGroup, config: StackConfig) -> Child:
@@ -93,7 +112,7 @@ def deployments_served(config: StackConfig) -> Callable[[], bool]:
     def check() -> bool:
         try:
             response = httpx.post(f"{config.prefect_api_url}/deployments/filter", json={},
-                                  timeout=2)  # fmt: skip
+                                  headers=prefect_auth_headers(config), timeout=2)  # fmt: skip
         except httpx.HTTPError:
             return False
         return response.status_code == 200 and names <= {d["name"] for d in response.json()}

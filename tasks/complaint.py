@@ -6,10 +6,11 @@ from datetime import datetime
 from prefect import task
 
 from db.base import utcnow
-from db.session import transaction
+from db.session import reading, transaction
 from domain import complaints
 from domain.sla import ladder_key
 from tasks.replay import FRESH_READ, REPLAY_SAFE
+from tasks.retries import ON_TRANSIENT_DB_ERROR
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,10 @@ class ComplaintCase:
     received_at: datetime
 
 
-@task(name="load-complaint", cache_policy=FRESH_READ)
+@task(name="load-complaint", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
 def load_complaint(process_id: str) -> ComplaintCase:
     """Return the routing facts of a complaint, read fresh (the owner may have changed)."""
-    with transaction() as session:
+    with reading() as session:
         complaint = complaints.get_complaint(session, process_id)
         return ComplaintCase(
             process_id=process_id,
@@ -43,35 +44,35 @@ def load_complaint(process_id: str) -> ComplaintCase:
         )
 
 
-@task(name="record-first-response", cache_policy=REPLAY_SAFE)
+@task(name="record-first-response", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def record_first_response(process_id: str, note: str) -> None:
     """Mark the complaint responded."""
     with transaction() as session:
         complaints.mark_responded(session, process_id, note, utcnow())
 
 
-@task(name="record-dispatch", cache_policy=REPLAY_SAFE)
+@task(name="record-dispatch", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def record_dispatch(process_id: str, department: str, key: str) -> None:
     """Mark the complaint dispatched to another department."""
     with transaction() as session:
         complaints.mark_dispatched(session, process_id, department, key, utcnow())
 
 
-@task(name="record-resolution", cache_policy=REPLAY_SAFE)
+@task(name="record-resolution", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def record_resolution(process_id: str, summary: str, key: str) -> None:
     """Mark the complaint resolved and notify its owner."""
     with transaction() as session:
         complaints.mark_resolved(session, process_id, summary, key, utcnow())
 
 
-@task(name="reopen-complaint", cache_policy=REPLAY_SAFE)
+@task(name="reopen-complaint", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def reopen_complaint(process_id: str, satisfaction: int, comment: str, key: str) -> None:
     """Reopen the complaint after a poor rating."""
     with transaction() as session:
         complaints.reopen(session, process_id, satisfaction, comment, key, utcnow())
 
 
-@task(name="close-complaint", cache_policy=REPLAY_SAFE)
+@task(name="close-complaint", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def close_complaint(process_id: str, satisfaction: int, comment: str) -> None:
     """Close the complaint with the resident's rating."""
     with transaction() as session:

@@ -21,6 +21,7 @@ from uuid import UUID
 import httpx
 from prefect import task
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.context import FlowRunContext
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
@@ -31,10 +32,12 @@ from sqlalchemy import update
 
 from db.base import utcnow
 from db.models import InboxTask, TaskState
-from db.session import transaction
+from db.session import reading, transaction
+from domain.events import record_event
 from domain.inbox import open_task, resume_retry_after
 from domain.steps import HumanRequest, HumanStep
-from tasks.replay import REPLAY_SAFE
+from tasks.replay import FRESH_READ, REPLAY_SAFE
+from tasks.retries import ON_TRANSIENT_DB_ERROR
 
 F = TypeVar("F", bound=BaseModel)
 logger = logging.getLogger(__name__)
@@ -66,6 +69,10 @@ class HandBack(StrEnum):
 # pause, each such task cost a Prefect read every minute and crowded out genuine retries.
 AHEAD_RECHECK = timedelta(minutes=10)
 
+# Joins a step's key to the round of its wait after a resume the inbox did not make. Step keys
+# are lowercase words joined by single dashes, so a double dash never occurs in one.
+RESUME_ROUND_MARK = "--"
+
 # How long a person's completion waits for its flow run to finish suspending before leaving the
 # resume to the sweep. The sweep itself does not wait: it comes back next minute anyway, and a
 # wait per stuck task would make one tick outlast the next.
@@ -83,44 +90,105 @@ RETRYABLE_PREFECT_FAILURES = (
 )
 
 
-@task(name="open-inbox-task", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="open-inbox-task", cache_policy=REPLAY_SAFE, persist_result=True, **ON_TRANSIENT_DB_ERROR
+)
 def open_inbox_task(step: HumanStep[Any], request: HumanRequest, flow_run_id: str) -> int:
     """Create the inbox task for this step occurrence (once) and return its id."""
     with transaction() as session:
         return open_task(session, step, request, flow_run_id, utcnow()).id
 
 
-def _flow_run_id() -> str:
+def _flow_run() -> FlowRun:
     context = FlowRunContext.get()
     if context is None or context.flow_run is None:
         raise RuntimeError("human steps belong in a flow run")
-    return str(context.flow_run.id)
+    return context.flow_run
 
 
 def open_human(step: HumanStep[Any], request: HumanRequest) -> int:
     """Put the step in a person's inbox now, to be awaited later; return the task id."""
-    return open_inbox_task(step, request, _flow_run_id())
+    return open_inbox_task(step, request, str(_flow_run().id))
 
 
 def await_human(step: HumanStep[F], request: HumanRequest) -> F:
-    """Put the step in a person's inbox (once) and wait, suspended, for their validated decision."""
-    task_id = open_inbox_task(step, request, _flow_run_id())
-    decided = _decision_taken(task_id)
-    if decided is not None:
-        return step.form.model_validate(decided)
-    # No timeout: deadlines belong to the SLA sweep; a suspend timeout would fail the run.
-    return suspend_flow_run(wait_for_input=step.form, key=request.key, timeout=None)
+    """Put the step in a person's inbox (once) and wait, suspended, for their validated decision.
+
+    The decision is always the one the inbox stored, never a resume's run input: anyone who can
+    reach Prefect's API can resume a run, but only the inbox checks who decides and what.
+    """
+    flow_run = _flow_run()
+    task_id = open_inbox_task(step, request, str(flow_run.id))
+    # Prefect does not pause twice on one key (it hands back the input stored under it), so a
+    # wait that was left without the inbox's decision (a resume through Prefect's API, or a
+    # restart of the run) is taken up again under the step's next round of key. The keys used
+    # are known from the start of this run, so a replay walks the same rounds to the same pause.
+    used = flow_run.empirical_policy.pause_keys or set()
+    round_ = 0
+    while (decided := read_decision(task_id)) is None:
+        key = pause_key(request.key, round_)
+        if key in used:
+            check_resume_outside_inbox(request.process_id, task_id, key)
+        else:
+            # No timeout: deadlines belong to the SLA sweep; a suspend timeout would fail the run.
+            suspend_flow_run(wait_for_input=step.form, key=key, timeout=None)
+        round_ += 1
+    return step.form.model_validate(decided)
 
 
-def _decision_taken(task_id: int) -> dict[str, Any] | None:
-    """Return the stored decision of a completed task (now handed to its flow), else None."""
+def pause_key(step_key: str, round_: int) -> str:
+    """Return the key of the `round_`-th pause on a step (0: the step's own key)."""
+    return step_key if round_ == 0 else f"{step_key}{RESUME_ROUND_MARK}{round_}"
+
+
+def is_pause_of(pause: str | None, step_key: str) -> bool:
+    """Return whether a pause key is one of the step's rounds."""
+    if pause == step_key:
+        return True
+    prefix, mark, round_ = (pause or "").rpartition(RESUME_ROUND_MARK)
+    return bool(mark) and prefix == step_key and round_.isdigit()
+
+
+@task(name="check-resume-outside-inbox", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
+def check_resume_outside_inbox(process_id: str, task_id: int, key: str) -> None:
+    """Record (once) a resume of the pause `key` that carried input the inbox never gave."""
+    flow_run_id = _flow_run().id
+    with get_client(sync_client=True) as client:
+        if not _input_stored(client, flow_run_id, f"suspended-{key}-response"):
+            return  # the run was restarted while it waited: nothing was handed to it
+    # Who resumed it cannot be known: Prefect's API does not say.
     with transaction() as session:
+        recorded = record_event(
+            session,
+            process_id=process_id,
+            task_id=task_id,
+            kind="resumed_outside_inbox",
+            at=utcnow(),
+            data={"pause_key": key},
+            dedup_key=f"resumed-outside-inbox:{flow_run_id}:{key}",
+        )
+    if recorded is not None:
+        logger.warning(
+            "Process %s: its flow run was resumed outside the inbox while task %s is open; "
+            "its run input is ignored and the step waits again",
+            process_id,
+            task_id,
+        )
+
+
+def read_decision(task_id: int) -> dict[str, Any] | None:
+    """Return the stored decision of a completed task (now handed to its flow), else None."""
+    # Not a Prefect task: between opening the task and suspending, every round trip widens the
+    # window in which a stopped server leaves the run neither running nor paused. A read
+    # takes no lock, and a failure here is the watchdog's to restart.
+    with reading() as session:
         task_row = session.get_one(InboxTask, task_id)
         if task_row.state != TaskState.DONE:
             return None
-        if task_row.resumed_at is None:
-            task_row.resumed_at, task_row.resume_error = utcnow(), None
-        return task_row.result or {}
+        decision, handed_over = task_row.result or {}, task_row.resumed_at is not None
+    if not handed_over:
+        _record(task_id, resumed_at=utcnow(), error=None, retry_at=None)
+    return decision
 
 
 def hand_back(
@@ -131,7 +199,7 @@ def hand_back(
     A failure (Prefect server down) is recorded on the task, and the sweep calls this again.
     """
     now = now or utcnow()
-    with transaction() as session:
+    with reading() as session:
         task_row = session.get_one(InboxTask, task_id)
         if task_row.resumed_at is not None:
             return HandBack.RESUMED
@@ -172,17 +240,21 @@ def _resume(flow_run_id: UUID, step_key: str, decision: dict[str, Any]) -> None:
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(flow_run_id)
         state = flow_run.state
-        if state is not None and state.is_paused() and state.state_details.pause_key == step_key:
+        if (
+            state is not None
+            and state.is_paused()
+            and is_pause_of(state.state_details.pause_key, step_key)
+        ):
             outcome = client.resume_flow_run(flow_run_id, run_input=decision)
             if outcome.status != SetStateStatus.ACCEPT:
                 # Prefect refuses a pause whose input schema was never stored (its server went
                 # down mid-suspend). The decision is in the inbox, where the replay reads it.
                 logger.warning("Resume of %s refused (%s): run again", flow_run_id, outcome.details)
-                _run_again(client, flow_run_id)
+                run_again(client, flow_run_id)
             return
         if state is not None and state.is_crashed():
             # Its process or server died; a replay from the top reads the decision here.
-            _run_again(client, flow_run_id)
+            run_again(client, flow_run_id)
             return
         # Resuming any other pause would hand this decision to a different step, so only
         # accept the state when this step's input is already stored (an earlier resume won).
@@ -196,7 +268,7 @@ def _resume(flow_run_id: UUID, step_key: str, decision: dict[str, Any]) -> None:
         )
 
 
-def _run_again(client: Any, flow_run_id: UUID) -> None:
+def run_again(client: Any, flow_run_id: UUID) -> None:
     """Schedule the run to start over now, as a resume would: every finished step replays."""
     client.set_flow_run_state(flow_run_id, Scheduled(name="Resuming"), force=True)
 

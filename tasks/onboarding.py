@@ -8,7 +8,7 @@ from prefect.cache_policies import INPUTS, NONE, RUN_ID, CachePolicy
 from prefect.context import TaskRunContext
 
 from db.base import utcnow
-from db.session import transaction
+from db.session import reading, transaction
 from domain import onboarding
 from domain.onboarding import ExamVerdict, Slot
 from forms.onboarding import (
@@ -20,6 +20,7 @@ from forms.onboarding import (
     TrainingRevision,
 )
 from rules.onboarding import ScheduledDay
+from tasks.retries import ON_TRANSIENT_DB_ERROR
 
 
 @dataclass
@@ -58,10 +59,10 @@ class HireCase:
     mentor_id: int | None
 
 
-@task(name="load-new-hire", cache_policy=FRESH_READ)
+@task(name="load-new-hire", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
 def load_new_hire(process_id: str) -> HireCase:
     """Return the routing facts of a new hire, read fresh (the mentor is chosen on the way)."""
-    with transaction() as session:
+    with reading() as session:
         hire = onboarding.get_new_hire(session, process_id)
         return HireCase(
             process_id=process_id,
@@ -73,21 +74,21 @@ def load_new_hire(process_id: str) -> HireCase:
         )
 
 
-@task(name="record-mentor", cache_policy=REPLAY_SAFE)
+@task(name="record-mentor", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def record_mentor(process_id: str, choice: MentorChoice, key: str) -> str | None:
     """Make the supervisor's choice the mentor; return why not if the choice is unfit."""
     with transaction() as session:
         return onboarding.assign_mentor(session, process_id, choice, key, utcnow())
 
 
-@task(name="plan-training-days", cache_policy=FRESH_READ)
+@task(name="plan-training-days", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
 def plan_training_days(process_id: str) -> list[ScheduledDay]:
     """Return the hire's training days on the working calendar."""
     with transaction() as session:
         return onboarding.training_plan(session, process_id)
 
 
-@task(name="record-training-day", cache_policy=REPLAY_SAFE)
+@task(name="record-training-day", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def record_training_day(
     process_id: str, day: ScheduledDay, report: TrainingDayReport, key: str
 ) -> None:
@@ -96,42 +97,42 @@ def record_training_day(
         onboarding.confirm_training_day(session, process_id, day, report, key, utcnow())
 
 
-@task(name="plan-exam", cache_policy=FRESH_READ)
+@task(name="plan-exam", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
 def plan_exam(process_id: str, attempt: int) -> Slot:
     """Return when the attempt-th exam opens and is due."""
     with transaction() as session:
         return onboarding.exam_slot(session, process_id, attempt)
 
 
-@task(name="record-exam", cache_policy=REPLAY_SAFE)
+@task(name="record-exam", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def record_exam(process_id: str, attempt: int, score: ExamScore, key: str) -> ExamVerdict:
     """Record an exam sitting and return its verdict and consequence."""
     with transaction() as session:
         return onboarding.record_exam(session, process_id, attempt, score, key, utcnow())
 
 
-@task(name="assess-trainer", cache_policy=REPLAY_SAFE)
+@task(name="assess-trainer", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def assess_trainer(process_id: str, after: str) -> list[int]:
     """Record the trainer's missed cohort targets after a step; return those this hire revealed."""
     with transaction() as session:
         return onboarding.assess_trainer(session, process_id, utcnow())
 
 
-@task(name="take-post", cache_policy=REPLAY_SAFE)
+@task(name="take-post", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def take_post(process_id: str) -> None:
     """The hire formally takes the post; tell them, the supervisors and HR."""
     with transaction() as session:
         onboarding.take_post(session, process_id, utcnow())
 
 
-@task(name="record-dismissal-decision", cache_policy=REPLAY_SAFE)
+@task(name="record-dismissal-decision", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def record_dismissal_decision(process_id: str, decision: DismissalDecision, key: str) -> bool:
     """Apply the site manager's decision; return whether the hire is dismissed."""
     with transaction() as session:
         return onboarding.decide_dismissal(session, process_id, decision, key, utcnow())
 
 
-@task(name="plan-retraining", cache_policy=REPLAY_SAFE)
+@task(name="plan-retraining", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def plan_retraining(process_id: str, round_no: int) -> Slot:
     """Open the retraining after the round_no-th exam; return when it opens and is due."""
     with transaction() as session:
@@ -139,14 +140,14 @@ def plan_retraining(process_id: str, round_no: int) -> Slot:
         return Slot(retraining.opened_at, retraining.due_at)
 
 
-@task(name="record-retraining", cache_policy=REPLAY_SAFE)
+@task(name="record-retraining", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def record_retraining(process_id: str, round_no: int, report: RetrainingReport, key: str) -> None:
     """Record the trainer's confirmation of a retraining."""
     with transaction() as session:
         onboarding.confirm_retraining(session, process_id, round_no, report, key, utcnow())
 
 
-@task(name="record-training-revision", cache_policy=REPLAY_SAFE)
+@task(name="record-training-revision", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def record_training_revision(
     process_id: str, attempt: int, revision: TrainingRevision, key: str
 ) -> None:
@@ -157,7 +158,7 @@ def record_training_revision(
         )
 
 
-@task(name="close-onboarding", cache_policy=REPLAY_SAFE)
+@task(name="close-onboarding", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def close_onboarding(process_id: str) -> None:
     """Close the onboarding process."""
     with transaction() as session:

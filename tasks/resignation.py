@@ -13,7 +13,7 @@ from prefect import task
 from db.base import utcnow
 from db.models import HandoverItem, Process, User
 from db.models.resignation import ItemState
-from db.session import transaction
+from db.session import reading, transaction
 from domain import resignation as resignations
 from domain.calendars import process_calendar
 from domain.resignation import ChecklistStatus, MovedWork
@@ -32,6 +32,7 @@ from rules.resignation import (
     load_policy,
 )
 from tasks.replay import FRESH_READ, REPLAY_SAFE
+from tasks.retries import ON_TRANSIENT_DB_ERROR
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,12 @@ DUE_KEYS = (
 )
 
 
-@task(name="load-resignation", cache_policy=FRESH_READ)
+@task(name="load-resignation", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
 def load_resignation(process_id: str) -> ResignationCase:
     """Return the routing facts of a resignation, read fresh (people may have changed)."""
     policy = load_policy()
     now = utcnow()
-    with transaction() as session:
+    with reading() as session:
         calendar = process_calendar(session, process_id, policy.calendar)
         resignation = resignations.get_resignation(session, process_id)
         leaver = session.get_one(User, resignation.leaver_id)
@@ -102,28 +103,40 @@ def load_resignation(process_id: str) -> ResignationCase:
         )
 
 
-@task(name="check-handover-plan", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="check-handover-plan",
+    cache_policy=REPLAY_SAFE,
+    persist_result=True,
+    **ON_TRANSIENT_DB_ERROR,
+)
 def check_plan(process_id: str, plan: HandoverPlanDecision, key: str) -> list[str]:
     """Return what is wrong with the plan decided at step `key` (empty: it can be approved)."""
     with transaction() as session:
         return resignations.plan_problems(session, process_id, plan)
 
 
-@task(name="approve-handover-plan", cache_policy=REPLAY_SAFE)
+@task(name="approve-handover-plan", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def approve_plan(process_id: str, plan: HandoverPlanDecision, key: str) -> None:
     """Record the approved plan and tell everyone involved."""
     with transaction() as session:
         resignations.approve_plan(session, process_id, plan, key, utcnow())
 
 
-@task(name="hand-work-to-successor", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="hand-work-to-successor",
+    cache_policy=REPLAY_SAFE,
+    persist_result=True,
+    **ON_TRANSIENT_DB_ERROR,
+)
 def hand_work_to_successor(process_id: str) -> MovedWork:
     """Move the leaver's open tasks and owned complaints to the successor."""
     with transaction() as session:
         return resignations.hand_work_to_successor(session, process_id, utcnow())
 
 
-@task(name="record-inventory", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="record-inventory", cache_policy=REPLAY_SAFE, persist_result=True, **ON_TRANSIENT_DB_ERROR
+)
 def record_inventory(process_id: str, inventory: InventoryDecision) -> list[int]:
     """Create the handover checklist and the sessions; return the session ids."""
     with transaction() as session:
@@ -144,14 +157,19 @@ def _item_view(item: HandoverItem) -> dict[str, Any]:
     }
 
 
-@task(name="items-in-state", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(name="items-in-state", cache_policy=REPLAY_SAFE, persist_result=True, **ON_TRANSIENT_DB_ERROR)
 def items_in_state(process_id: str, state: ItemState, round_no: int) -> list[dict[str, Any]]:
     """Return the checklist items in `state` at the start of round `round_no`."""
     with transaction() as session:
         return [_item_view(i) for i in resignations.items_in_state(session, process_id, state)]
 
 
-@task(name="record-item-verdicts", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="record-item-verdicts",
+    cache_policy=REPLAY_SAFE,
+    persist_result=True,
+    **ON_TRANSIENT_DB_ERROR,
+)
 def record_verdicts(
     process_id: str, decision: ItemConfirmationDecision, key: str
 ) -> ChecklistStatus:
@@ -160,7 +178,12 @@ def record_verdicts(
         return resignations.record_verdicts(session, process_id, decision, key, utcnow())
 
 
-@task(name="record-dispute-resolutions", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="record-dispute-resolutions",
+    cache_policy=REPLAY_SAFE,
+    persist_result=True,
+    **ON_TRANSIENT_DB_ERROR,
+)
 def record_resolutions(
     process_id: str, decision: DisputeResolutionDecision, key: str
 ) -> ChecklistStatus:
@@ -169,18 +192,18 @@ def record_resolutions(
         return resignations.record_resolutions(session, process_id, decision, key, utcnow())
 
 
-@task(name="close-handover", cache_policy=REPLAY_SAFE)
+@task(name="close-handover", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def close_handover(process_id: str) -> None:
     """Close the handover (refused while an item is unconfirmed or disputed)."""
     with transaction() as session:
         resignations.close_handover(session, process_id, utcnow())
 
 
-@task(name="load-knowledge-session", cache_policy=FRESH_READ)
+@task(name="load-knowledge-session", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
 def load_session(process_id: str, knowledge_session_id: int) -> SessionBrief:
     """Return a knowledge-transfer session with the due time of its tasks."""
     policy = load_policy()
-    with transaction() as session:
+    with reading() as session:
         calendar = process_calendar(session, process_id, policy.calendar)
         found = resignations.get_session(session, process_id, knowledge_session_id)
         on_the_day = calendar.end_of_service(calendar.nth_working_day(found.scheduled_on, 1))
@@ -194,7 +217,12 @@ def load_session(process_id: str, knowledge_session_id: int) -> SessionBrief:
         )
 
 
-@task(name="record-session-held", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="record-session-held",
+    cache_policy=REPLAY_SAFE,
+    persist_result=True,
+    **ON_TRANSIENT_DB_ERROR,
+)
 def record_session_held(
     process_id: str, knowledge_session_id: int, held: SessionHeldDecision, key: str
 ) -> list[int]:
@@ -205,7 +233,12 @@ def record_session_held(
         )
 
 
-@task(name="record-session-confirmation", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="record-session-confirmation",
+    cache_policy=REPLAY_SAFE,
+    persist_result=True,
+    **ON_TRANSIENT_DB_ERROR,
+)
 def record_session_confirmation(
     process_id: str,
     knowledge_session_id: int,
@@ -219,7 +252,12 @@ def record_session_confirmation(
         )
 
 
-@task(name="schedule-follow-up", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="schedule-follow-up",
+    cache_policy=REPLAY_SAFE,
+    persist_result=True,
+    **ON_TRANSIENT_DB_ERROR,
+)
 def schedule_follow_up(process_id: str) -> tuple[datetime, datetime]:
     """Return when the follow-up evaluation opens and is due, and record it."""
     policy = load_policy()
@@ -232,14 +270,14 @@ def schedule_follow_up(process_id: str) -> tuple[datetime, datetime]:
     return opens, due_after(calendar, opens, policy.evaluation_working_days)
 
 
-@task(name="close-resignation", cache_policy=REPLAY_SAFE)
+@task(name="close-resignation", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def close_resignation(process_id: str, evaluation: FollowUpEvaluationDecision) -> None:
     """Store the follow-up evaluation and close the resignation."""
     with transaction() as session:
         resignations.close_resignation(session, process_id, evaluation, utcnow())
 
 
-@task(name="sweep-leavers", cache_policy=FRESH_READ)
+@task(name="sweep-leavers", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
 def sweep_leavers(now: datetime) -> dict[str, int]:
     """Move work that reached handed-over leavers, then close the accounts that are due."""
     with transaction() as session:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from db.base import utcnow
 from db.models import Process, Site, User
-from db.session import transaction
+from db.session import reading, transaction
 from domain import training_plan as plans
 from domain.calendars import process_calendar, site_calendars
 from domain.training_plan import SubmittedVersion
@@ -35,6 +35,7 @@ from rules.training_plan import (
 )
 from tasks.process_runs import start_process_run
 from tasks.replay import FRESH_READ, REPLAY_SAFE
+from tasks.retries import ON_TRANSIENT_DB_ERROR
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,11 @@ class SessionBrief:
     attendees: list[dict[str, Any]]
 
 
-@task(name="load-training-plan", cache_policy=FRESH_READ)
+@task(name="load-training-plan", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
 def load_plan(process_id: str) -> PlanCase:
     """Return the routing facts of a plan, with the deadlines of the steps it may open now."""
     policy = load_policy()
-    with transaction() as session:
+    with reading() as session:
         calendar = process_calendar(session, process_id, policy.calendar)
         today = utcnow().astimezone(calendar.zone).date()
         plan = plans.get_plan(session, process_id)
@@ -120,14 +121,24 @@ def load_plan(process_id: str) -> PlanCase:
         )
 
 
-@task(name="record-plan-version", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="record-plan-version",
+    cache_policy=REPLAY_SAFE,
+    persist_result=True,
+    **ON_TRANSIENT_DB_ERROR,
+)
 def record_version(process_id: str, document: PlanDocument, key: str) -> SubmittedVersion:
     """Keep the submitted plan as its next version; return it with any problems found."""
     with transaction() as session:
         return plans.record_version(session, process_id, document, key, load_policy(), utcnow())
 
 
-@task(name="plan-approval-context", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="plan-approval-context",
+    cache_policy=REPLAY_SAFE,
+    persist_result=True,
+    **ON_TRANSIENT_DB_ERROR,
+)
 def approval_context(process_id: str, version: int) -> dict[str, Any]:
     """Return what the approver sees: the version, what changed since the last one, decisions."""
     with transaction() as session:
@@ -146,14 +157,24 @@ def approval_context(process_id: str, version: int) -> dict[str, Any]:
         }
 
 
-@task(name="record-plan-decision", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="record-plan-decision",
+    cache_policy=REPLAY_SAFE,
+    persist_result=True,
+    **ON_TRANSIENT_DB_ERROR,
+)
 def record_decision(process_id: str, version: int, decision: PlanDecision, key: str) -> bool:
     """Keep the decision; return False when the drafter decided on their own plan."""
     with transaction() as session:
         return plans.record_decision(session, process_id, version, decision, key, utcnow())
 
 
-@task(name="schedule-training-sessions", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="schedule-training-sessions",
+    cache_policy=REPLAY_SAFE,
+    persist_result=True,
+    **ON_TRANSIENT_DB_ERROR,
+)
 def schedule_sessions(process_id: str, version: int) -> list[int]:
     """Create the approved version's sessions on working days; return their ids in date order."""
     with transaction() as session:
@@ -161,14 +182,19 @@ def schedule_sessions(process_id: str, version: int) -> list[int]:
         return plans.schedule_sessions(session, process_id, calendar, utcnow())
 
 
-@task(name="announce-training-plan", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="announce-training-plan",
+    cache_policy=REPLAY_SAFE,
+    persist_result=True,
+    **ON_TRANSIENT_DB_ERROR,
+)
 def announce_plan(process_id: str, version: int) -> int:
     """Tell every attendee and trainer their sessions (计划沟通); return how many were told."""
     with transaction() as session:
         return plans.announce_plan(session, process_id, utcnow())
 
 
-@task(name="load-training-session", cache_policy=FRESH_READ)
+@task(name="load-training-session", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
 def load_session(process_id: str, session_id: int) -> SessionBrief:
     """Return a session with the people in its scope."""
     with transaction() as session:
@@ -187,7 +213,9 @@ def load_session(process_id: str, session_id: int) -> SessionBrief:
         )
 
 
-@task(name="record-attendance", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="record-attendance", cache_policy=REPLAY_SAFE, persist_result=True, **ON_TRANSIENT_DB_ERROR
+)
 def record_attendance(
     process_id: str, session_id: int, decision: AttendanceDecision, key: str
 ) -> list[int]:
@@ -198,28 +226,33 @@ def record_attendance(
         )
 
 
-@task(name="begin-training-assessment", cache_policy=REPLAY_SAFE)
+@task(name="begin-training-assessment", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def begin_assessment(process_id: str) -> None:
     """Mark the sessions done and the assessment due."""
     with transaction() as session:
         plans.begin_assessment(session, process_id, utcnow())
 
 
-@task(name="record-training-assessment", cache_policy=REPLAY_SAFE, persist_result=True)
+@task(
+    name="record-training-assessment",
+    cache_policy=REPLAY_SAFE,
+    persist_result=True,
+    **ON_TRANSIENT_DB_ERROR,
+)
 def record_assessment(process_id: str, decision: AssessmentDecision, key: str) -> dict[str, int]:
     """Keep the scores; return how many passed and failed."""
     with transaction() as session:
         return plans.record_assessment(session, process_id, decision, key, load_policy(), utcnow())
 
 
-@task(name="record-training-analysis", cache_policy=REPLAY_SAFE)
+@task(name="record-training-analysis", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def record_analysis(process_id: str, decision: AnalysisDecision, key: str) -> None:
     """Keep the supervisor's analysis."""
     with transaction() as session:
         plans.record_analysis(session, process_id, decision, key, utcnow())
 
 
-@task(name="close-training-plan", cache_policy=REPLAY_SAFE)
+@task(name="close-training-plan", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
 def close_plan(process_id: str) -> None:
     """Close the plan."""
     with transaction() as session:
@@ -229,7 +262,7 @@ def close_plan(process_id: str) -> None:
 # --- the scheduled kickoff ---------------------------------------------------------------------
 
 
-@task(name="open-due-training-plans", cache_policy=FRESH_READ)
+@task(name="open-due-training-plans", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
 def open_due_plans(kind: PlanKind, today: date) -> list[str]:
     """Open next period's plan at every site whose drafting opens by `today`; return processes.
 

@@ -317,7 +317,7 @@ def received_in_turn(session: Session, count: int) -> list[InboxTask]:
 
 @pytest.fixture
 def sweep_in_test_session(session: Session, monkeypatch: pytest.MonkeyPatch) -> Session:
-    """Make each sweep transaction a savepoint of the test's session, rolled back with it."""
+    """Make each sweep transaction, reads too, a savepoint of the test's session, rolled back."""
 
     @contextmanager
     def savepoint() -> Iterator[Session]:
@@ -325,6 +325,7 @@ def sweep_in_test_session(session: Session, monkeypatch: pytest.MonkeyPatch) -> 
             yield session
 
     monkeypatch.setattr(tasks.sweep, "transaction", savepoint)
+    monkeypatch.setattr(tasks.sweep, "reading", savepoint)
     monkeypatch.setattr(tasks.sweep, "CLOCK_BATCH", 2)
     return session
 

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from dashboard.figure_charts import figure_charts
 from dashboard.tables import MetricsTable, dashboard_tables, figure_labels, percent, table_csv
-from db.models import InboxTask, Process, Site, User
+from db.models import InboxTask, Process, Role, Site, User
 from db.session import transaction
-from domain import metrics
+from domain import metrics, watchdog
 from domain.metrics import DRILLDOWN_LIMIT, DashboardFigures, Measure, Period
 from flows.catalog import STEP_TITLES, STEPS
 from i18n import gettext_for
@@ -78,6 +78,7 @@ def dashboard_page(
         scope = _scope(session, acting_user(session, user), site, month, now)
         figures = _figures(session, scope, now)
         sites = session.scalars(select(Site).where(Site.id.in_(scope.readable_sites))).all()
+        stuck = watchdog.flagged_count(session) if user.has_role(Role.OPS_ADMIN) else 0
     labels = figure_labels(figures, gettext, STEP_TITLES)
     context = {
         "scope": scope,
@@ -88,6 +89,7 @@ def dashboard_page(
         "table_names": list(MetricsTable),
         "sites": sites,
         "percent": percent,
+        "stuck_processes": stuck,
     }
     return render(request, "dashboard.html", context, user=user)
 

@@ -1,10 +1,12 @@
-"""Outbox operations for ops admins: deliveries that failed, died or ended unknown, and retry."""
+"""Outbox operations for ops admins: deliveries that failed, died or ended unknown, and retry;
+processes the watchdog gave up restarting."""
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from db.models import DeliveryState
 from db.session import transaction
+from domain import watchdog
 from inbox.api.deps import ClockDep
 from inbox.web.rendering import render
 from inbox.web.routes.admin import OpsAdmin
@@ -31,6 +33,7 @@ def outbox_page(
             ),
             "problem_states": list(operations.PROBLEM_STATES),
             "chosen": state,
+            "stuck_processes": watchdog.flagged_processes(session, SHOWN_PROBLEMS),
         }
         return render(request, "admin_outbox.html", context, user=user)
 
