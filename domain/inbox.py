@@ -361,7 +361,7 @@ def complete(
         raise Forbidden("This task is assigned to someone else")
     if task.available_from > now:
         raise Conflict("This task opens later")
-    decision = validate_form(steps[task.step].form, payload)
+    decision = validate_form(steps[task.step].form, payload, task.context)
     result = decision.model_dump(mode="json")
     done = session.execute(
         update(InboxTask)

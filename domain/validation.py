@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
 from domain.errors import FieldProblem, Invalid
 
@@ -35,7 +36,15 @@ MESSAGES: dict[str, str] = {
     "model_type": "Must be an object",
     "list_type": "Must be a list",
     "json_invalid": "The request body is not valid JSON",
+    "item_repeated": "Item {items} has more than one decision",
+    "item_unknown": "Item {items} is not on this list",
+    "item_missing": "Every item needs a decision; missing: {items}",
 }
+
+
+def field_error(kind: str, **params: str) -> PydanticCustomError:
+    """Return a validator's error of `kind` (a key of MESSAGES), worded with `params`."""
+    return PydanticCustomError(kind, MESSAGES[kind], params)
 
 
 def problems_from(errors: Sequence[Any], form: type[BaseModel] | None = None) -> list[FieldProblem]:
@@ -67,10 +76,14 @@ def _problem(
     return FieldProblem(loc, message, params, label)
 
 
-def validate_form(form: type[F], payload: Any) -> F:
-    """Return `payload` parsed as `form`, or raise Invalid naming each bad field."""
+def validate_form(form: type[F], payload: Any, context: dict[str, Any] | None = None) -> F:
+    """Return `payload` parsed as `form`, or raise Invalid naming each bad field.
+
+    `context` is what the task showed the person (its listed items), for forms that check
+    a decision against it.
+    """
     try:
-        return form.model_validate(payload)
+        return form.model_validate(payload, context=context)
     except ValidationError as exc:
         raise Invalid(problems_from(exc.errors(), form)) from exc
 

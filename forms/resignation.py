@@ -1,11 +1,13 @@
 """Forms of the resignation process: the notice, each human step's decision, and KB articles."""
 
+from collections import Counter
 from datetime import date
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from db.models.resignation import HandoverCategory, SessionFormat
+from domain.validation import field_error
 from forms.complaint import StrictForm
 from rules.resignation import MAX_FOLLOW_UP_DAYS
 
@@ -92,6 +94,31 @@ class InventoryDecision(StrictForm):
     )
 
 
+def check_listed_items(item_ids: list[int], info: ValidationInfo) -> None:
+    """Refuse an item decided twice and, against the task's listed items, unknown or missing ones.
+
+    The inbox validates a decision with its task's context, whose `items` are the checklist
+    items the round put before the person; without that context only repeats are refused.
+    """
+    repeated = sorted(i for i, count in Counter(item_ids).items() if count > 1)
+    if repeated:
+        raise field_error("item_repeated", items=_ids(repeated))
+    listed: list[dict[str, Any]] | None = (info.context or {}).get("items")
+    if listed is None:
+        return
+    names = {entry["item_id"]: entry["description"] for entry in listed}
+    unknown = [i for i in item_ids if i not in names]
+    if unknown:
+        raise field_error("item_unknown", items=_ids(unknown))
+    missing = [f"#{i} {name}" for i, name in names.items() if i not in item_ids]
+    if missing:
+        raise field_error("item_missing", items=", ".join(missing))
+
+
+def _ids(item_ids: list[int]) -> str:
+    return ", ".join(f"#{i}" for i in item_ids)
+
+
 class ItemVerdict(StrictForm):
     """The successor's verdict on one handover item."""
 
@@ -107,16 +134,16 @@ class ItemVerdict(StrictForm):
 
 
 class ItemConfirmationDecision(StrictForm):
-    """The successor goes through the checklist item by item; items left out stay pending."""
+    """The successor's verdict on each item the round lists, exactly one per item."""
 
     verdicts: list[ItemVerdict] = Field(min_length=1, max_length=MAX_ITEMS, title="Verdicts")
 
     @field_validator("verdicts")
     @classmethod
-    def _one_verdict_per_item(cls, verdicts: list[ItemVerdict]) -> list[ItemVerdict]:
-        ids = [v.item_id for v in verdicts]
-        if len(ids) != len(set(ids)):
-            raise ValueError("verdicts: Give one verdict per item")
+    def _one_verdict_per_item(
+        cls, verdicts: list[ItemVerdict], info: ValidationInfo
+    ) -> list[ItemVerdict]:
+        check_listed_items([v.item_id for v in verdicts], info)
         return verdicts
 
 
@@ -133,11 +160,19 @@ class ItemResolution(StrictForm):
 
 
 class DisputeResolutionDecision(StrictForm):
-    """The supervisor settles the disputed items; items left out stay disputed."""
+    """The supervisor's decision on each disputed item the round lists, exactly one per item."""
 
     resolutions: list[ItemResolution] = Field(
         min_length=1, max_length=MAX_ITEMS, title="Resolutions"
     )
+
+    @field_validator("resolutions")
+    @classmethod
+    def _one_resolution_per_item(
+        cls, resolutions: list[ItemResolution], info: ValidationInfo
+    ) -> list[ItemResolution]:
+        check_listed_items([r.item_id for r in resolutions], info)
+        return resolutions
 
 
 class SessionHeldDecision(StrictForm):
