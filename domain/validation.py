@@ -1,9 +1,10 @@
 """Turn pydantic's validation errors into field problems the user can read in their language."""
 
+import unicodedata
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
 from domain.errors import FieldProblem, Invalid
@@ -36,10 +37,33 @@ MESSAGES: dict[str, str] = {
     "model_type": "Must be an object",
     "list_type": "Must be a list",
     "json_invalid": "The request body is not valid JSON",
+    "text_invisible": "Must contain visible characters",
+    "datetime_without_zone": "Give the time zone too, e.g. 2027-01-05T09:00+08:00",
     "item_repeated": "Item {items} has more than one decision",
     "item_unknown": "Item {items} is not on this list",
     "item_missing": "Every item needs a decision; missing: {items}",
 }
+
+
+# Unicode categories that show nothing on their own: controls, format characters (zero-width
+# space and joiners, BOM, direction marks), separators and combining marks.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"})
+# Letters that render as a blank (Hangul fillers, the blank Braille pattern).
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _visible(value: str) -> str:
+    if not any(
+        unicodedata.category(c) not in INVISIBLE_CATEGORIES and c not in BLANK_LETTERS
+        for c in value
+    ):
+        raise field_error("text_invisible")
+    return value
+
+
+# Text a person must be able to read: a name, a description, a reason. Refuses text made only
+# of zero-width, control or blank characters, which would be stored and show as nothing.
+VisibleText = Annotated[str, AfterValidator(_visible)]
 
 
 def field_error(kind: str, **params: str) -> PydanticCustomError:

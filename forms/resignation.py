@@ -7,7 +7,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from db.models.resignation import HandoverCategory, SessionFormat
-from domain.validation import field_error
+from domain.validation import VisibleText, field_error
 from forms.complaint import StrictForm
 from rules.resignation import MAX_FOLLOW_UP_DAYS
 
@@ -30,8 +30,8 @@ class ResignationCreate(StrictForm):
 class KbArticleCreate(StrictForm):
     """A knowledge-base article: a procedure or a lesson learned."""
 
-    title: str = Field(min_length=1, max_length=200, title="Title")
-    body: str = Field(min_length=1, max_length=20000, title="Body")
+    title: VisibleText = Field(min_length=1, max_length=200, title="Title")
+    body: VisibleText = Field(min_length=1, max_length=20000, title="Body")
     tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS, title="Tags")
 
     @field_validator("tags")
@@ -73,14 +73,14 @@ class HandoverItemDraft(StrictForm):
     """One thing the leaver hands over."""
 
     category: HandoverCategory = Field(title="Category")
-    description: str = Field(min_length=1, max_length=2000, title="Description")
+    description: VisibleText = Field(min_length=1, max_length=2000, title="Description")
     location: str = Field(default="", max_length=200, title="Where it is")
 
 
 class KnowledgeSessionDraft(StrictForm):
     """A knowledge-transfer session the leaver will give."""
 
-    topic: str = Field(min_length=1, max_length=200, title="Topic")
+    topic: VisibleText = Field(min_length=1, max_length=200, title="Topic")
     format: SessionFormat = Field(title="Format")
     scheduled_on: date = Field(title="Scheduled on")
 
@@ -156,7 +156,7 @@ class ItemResolution(StrictForm):
         description="resolved: settled, counts as handed over; "
         "reconfirm: the successor confirms it again",
     )
-    resolution: str = Field(min_length=1, max_length=2000, title="Resolution")
+    resolution: VisibleText = Field(min_length=1, max_length=2000, title="Resolution")
 
 
 class DisputeResolutionDecision(StrictForm):
@@ -178,7 +178,7 @@ class DisputeResolutionDecision(StrictForm):
 class SessionHeldDecision(StrictForm):
     """The leaver reports a knowledge-transfer session and writes down the key procedures."""
 
-    summary: str = Field(min_length=1, max_length=4000, title="What was covered")
+    summary: VisibleText = Field(min_length=1, max_length=4000, title="What was covered")
     kb_articles: list[KbArticleCreate] = Field(
         default_factory=list, max_length=MAX_SESSIONS, title="Knowledge-base articles"
     )
