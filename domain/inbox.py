@@ -426,7 +426,7 @@ def _record_decision(
         raise Forbidden("You may not decide this step")
     if task.available_from > now:
         raise Conflict("This task opens later")
-    decision = validate_form(steps[task.step].form, payload)
+    decision = validate_form(steps[task.step].form, payload, task.context)
     result = decision.model_dump(mode="json")
     done = session.execute(
         update(InboxTask)

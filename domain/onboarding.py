@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, object_session
 
 from config import get_settings
@@ -58,6 +58,7 @@ from rules.onboarding import (
     exam_day,
     exam_total,
     fail_consequence,
+    final_deadline,
     load_policy,
     passes,
     training_schedule,
@@ -76,6 +77,14 @@ EXAM_SCORED = "exam_scored"
 DISMISSED = "onboarding_dismissed"
 REPRIEVED = "onboarding_reprieved"
 TARGET_MISSED = "trainer_target_missed"
+FINAL_DEADLINE_MISSED = "final_deadline_missed"
+FINAL_DEADLINE_MISSED_NOTICE = "onboarding_final_deadline_missed"
+# English msgid: why a retake counts as failed without a score (第三次不合格…如在有效时间仍未合格).
+MISSED_RETAKE_NOTE = "Not passed by the final deadline"
+# The persisted names of the steps that wait on a retake; closed when the final deadline passes.
+RETAKE_STEPS = ("onboarding.retraining", "onboarding.exam")
+# Where a hire with a final deadline waits for their retake.
+AWAITING_RETAKE = (OnboardingState.RETRAINING, OnboardingState.EXAM)
 DISQUALIFIED = "trainer_disqualified"
 
 
@@ -437,22 +446,78 @@ def record_exam(
 ) -> ExamVerdict:
     """Record an exam sitting; a fail costs points per the ladder and decides the next step."""
     hire = get_new_hire(session, process_id)
-    policy = hire_policy(hire)
+    existing = _recorded_verdict(session, hire, attempt_no, key)
+    if existing is not None:
+        return existing
+    done = completion(session, process_id, key, now)
+    late = hire.final_deadline is not None and done.at > hire.final_deadline
+    verdict = _record_attempt(session, hire, attempt_no, score, done, late, key)
+    if not verdict.passed:
+        recipients = [hire.user_id, hire.trainer_id, hire.registered_by_id]
+        details = {
+            "attempt": attempt_no,
+            "total": verdict.total,
+            "pass_mark": hire_policy(hire).pass_mark,
+            "points": verdict.points,
+            "action": str(verdict.action),
+            "late": late,
+            "final_deadline": hire.final_deadline,
+        }
+        _tell(session, hire, "onboarding_exam_failed", key, recipients, details)
+    return verdict
+
+
+def record_missed_retake(
+    session: Session, process_id: str, attempt_no: int, key: str, now: datetime
+) -> ExamVerdict:
+    """Record the retake the final deadline passed first as a failed attempt; return its verdict.
+
+    Not sat, so no score: 0 + 0, late, scored by nobody at the moment the miss was enforced.
+    """
+    hire = get_new_hire(session, process_id)
+    existing = _recorded_verdict(session, hire, attempt_no, key)
+    if existing is not None:
+        return existing
+    missed_at = session.scalar(
+        select(Event.at).where(Event.dedup_key == _missed_key(process_id, attempt_no))
+    )
+    score = ExamScore(theory=0, discipline=0, note=MISSED_RETAKE_NOTE)
+    return _record_attempt(
+        session, hire, attempt_no, score, Completion(None, missed_at or now), True, key
+    )
+
+
+def _recorded_verdict(
+    session: Session, hire: NewHire, attempt_no: int, key: str
+) -> ExamVerdict | None:
+    """Return the verdict of an attempt already recorded (a replayed step), else None."""
     existing = session.scalar(
         select(ExamAttempt).where(
-            ExamAttempt.process_id == process_id, ExamAttempt.attempt == attempt_no
+            ExamAttempt.process_id == hire.process_id, ExamAttempt.attempt == attempt_no
         )
     )
-    if existing is not None:
-        event = session.scalar(select(Event).where(Event.dedup_key == f"{process_id}:{key}"))
-        data = event.data if event else {}
-        return _verdict(existing, data.get("action"), int(data.get("points", 0)))
-    done = completion(session, process_id, key, now)
+    if existing is None:
+        return None
+    event = session.scalar(select(Event).where(Event.dedup_key == f"{hire.process_id}:{key}"))
+    data = event.data if event else {}
+    return _verdict(existing, data.get("action"), int(data.get("points", 0)))
+
+
+def _record_attempt(
+    session: Session,
+    hire: NewHire,
+    attempt_no: int,
+    score: ExamScore,
+    done: Completion,
+    late: bool,
+    key: str,
+) -> ExamVerdict:
+    """Store one attempt; a fail costs points per the ladder and decides the next step."""
+    policy = hire_policy(hire)
     total = exam_total(score.theory, score.discipline)
-    late = hire.final_deadline is not None and done.at > hire.final_deadline
     passed = passes(policy, total) and not late
     attempt = ExamAttempt(
-        process_id=process_id,
+        process_id=hire.process_id,
         attempt=attempt_no,
         theory=score.theory,
         discipline=score.discipline,
@@ -464,14 +529,14 @@ def record_exam(
         scored_at=done.at,
         note=score.note,
     )
-    session.add(attempt)
+    hire.exam_attempts.append(attempt)  # the hire's list stays whole within this session
     session.flush()
     action: FailAction | None = None
     points = 0
     if not passed:
         fail_no = session.scalar(
             select(func.count(ExamAttempt.id)).where(
-                ExamAttempt.process_id == process_id, ExamAttempt.passed.is_(False)
+                ExamAttempt.process_id == hire.process_id, ExamAttempt.passed.is_(False)
             )
         )
         consequence = fail_consequence(policy, int(fail_no or 0), after_reprieve=hire.reprieves > 0)
@@ -480,8 +545,8 @@ def record_exam(
             session, hire, Deduction.EXAM_FAIL, points, f"exam-{attempt_no}", done, f"#{fail_no}"
         )
         if consequence.final_deadline_working_days is not None:
-            hire.final_deadline = hire_calendar(hire).add_working_days(
-                done.at, consequence.final_deadline_working_days
+            hire.final_deadline = final_deadline(
+                hire_calendar(hire), done.at, consequence.final_deadline_working_days
             )
         hire.state = (
             OnboardingState.DISMISSAL_PENDING
@@ -490,7 +555,7 @@ def record_exam(
         )
     record_event(
         session,
-        process_id=process_id,
+        process_id=hire.process_id,
         kind=EXAM_SCORED,
         at=done.at,
         actor_id=done.actor_id,
@@ -507,21 +572,117 @@ def record_exam(
             "trainer_id": hire.trainer_id,
             "cohort": hire.cohort,
         },
-        dedup_key=f"{process_id}:{key}",
+        dedup_key=f"{hire.process_id}:{key}",
     )
-    if not passed:
-        recipients = [hire.user_id, hire.trainer_id, hire.registered_by_id]
-        details = {
-            "attempt": attempt_no,
-            "total": total,
-            "pass_mark": policy.pass_mark,
-            "points": points,
-            "action": str(action),
-            "late": late,
-            "final_deadline": hire.final_deadline,
-        }
-        _tell(session, hire, "onboarding_exam_failed", key, recipients, details)
     return _verdict(attempt, action, points)
+
+
+# --- the final deadline --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MissedDeadline:
+    """A hire whose final deadline passed: their flow run, and the retake steps it may wait on."""
+
+    process_id: str
+    flow_run_id: str | None
+    waiting_keys: tuple[str, ...]
+
+
+def _missed_key(process_id: str, attempt_no: int) -> str:
+    return f"{process_id}:final-deadline-missed:{attempt_no}"
+
+
+def final_deadline_missed(session: Session, process_id: str, attempt_no: int) -> bool:
+    """Return whether the final deadline passed before the attempt_no-th exam was scored."""
+    return (
+        session.scalar(
+            select(Event.id).where(Event.dedup_key == _missed_key(process_id, attempt_no))
+        )
+        is not None
+    )
+
+
+def enforce_final_deadlines(
+    session: Session, now: datetime, limit: int = 100
+) -> list[MissedDeadline]:
+    """Close the pending retake of each hire whose final deadline passed; return them.
+
+    For the minute sweep: one indexed query when nobody is due. A hire stays listed (and each
+    call changes nothing twice) until their flow records the missed retake.
+    """
+    due = session.scalars(
+        select(NewHire)
+        .where(NewHire.state.in_(AWAITING_RETAKE), NewHire.final_deadline <= now)
+        .order_by(NewHire.final_deadline)
+        .limit(limit)
+    )
+    missed = (enforce_final_deadline(session, hire, now) for hire in due)
+    return [m for m in missed if m is not None]
+
+
+def enforce_final_deadline(session: Session, hire: NewHire, now: datetime) -> MissedDeadline | None:
+    """Record that the hire's final deadline passed, close their retake steps and tell HR and the
+    trainer (once); None when a retake scored in time is still on its way to the flow."""
+    attempt_no = 1 + (
+        session.scalar(
+            select(func.count(ExamAttempt.id)).where(ExamAttempt.process_id == hire.process_id)
+        )
+        or 0
+    )
+    retake = select(InboxTask).where(
+        InboxTask.process_id == hire.process_id, InboxTask.step.in_(RETAKE_STEPS)
+    )
+    if session.scalar(
+        retake.where(InboxTask.step_key == f"exam-{attempt_no}", InboxTask.state == TaskState.DONE)
+    ):
+        return None
+    assert hire.final_deadline is not None
+    reason = {
+        "attempt": attempt_no,
+        "final_deadline": hire.final_deadline.isoformat(),
+        "reason": MISSED_RETAKE_NOTE,
+    }
+    for task in session.scalars(retake.where(InboxTask.state == TaskState.OPEN)):
+        closed = session.execute(
+            update(InboxTask)
+            .where(InboxTask.id == task.id, InboxTask.state == TaskState.OPEN)
+            .values(state=TaskState.CANCELLED)
+        ).rowcount
+        if closed:
+            record_event(
+                session,
+                process_id=hire.process_id,
+                task_id=task.id,
+                kind="task_cancelled",
+                at=now,
+                data=reason,
+            )
+    if record_event(
+        session,
+        process_id=hire.process_id,
+        kind=FINAL_DEADLINE_MISSED,
+        at=now,
+        data=reason,
+        dedup_key=_missed_key(hire.process_id, attempt_no),
+    ):
+        site_id = site_of(session, hire)
+        recipients = [
+            hire.registered_by_id,
+            hire.trainer_id,
+            *(u.id for u in users_with_role(session, site_id, Role.HR)),
+        ]
+        details = {"attempt": attempt_no, "final_deadline": hire.final_deadline}
+        _tell(session, hire, FINAL_DEADLINE_MISSED_NOTICE, str(attempt_no), recipients, details)
+    waiting = session.scalars(
+        select(InboxTask.step_key).where(
+            InboxTask.process_id == hire.process_id,
+            InboxTask.step.in_(RETAKE_STEPS),
+            InboxTask.state == TaskState.CANCELLED,
+        )
+    )
+    flow_run_id = session.scalar(select(Process.flow_run_id).where(Process.id == hire.process_id))
+    return MissedDeadline(hire.process_id, flow_run_id, tuple(waiting))
 
 
 def take_post(session: Session, process_id: str, now: datetime) -> None:
@@ -598,7 +759,7 @@ def decide_dismissal(
             if last_rung and last_rung.final_deadline_working_days
             else policy.retake_within_working_days
         )
-        hire.final_deadline = hire_calendar(hire).add_working_days(done.at, days)
+        hire.final_deadline = final_deadline(hire_calendar(hire), done.at, days)
     return dismiss
 
 

@@ -1,9 +1,11 @@
 """Turn pydantic's validation errors into field problems the user can read in their language."""
 
+import unicodedata
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
 
 from domain.errors import FieldProblem, Invalid
 
@@ -37,7 +39,38 @@ MESSAGES: dict[str, str] = {
     "too_short": "Add at least {min_length}",
     "too_long": "At most {max_length} allowed",
     "json_invalid": "The request body is not valid JSON",
+    "text_invisible": "Must contain visible characters",
+    "datetime_without_zone": "Give the time zone too, e.g. 2027-01-05T09:00+08:00",
+    "item_repeated": "Item {items} has more than one decision",
+    "item_unknown": "Item {items} is not on this list",
+    "item_missing": "Every item needs a decision; missing: {items}",
 }
+
+
+# Unicode categories that show nothing on their own: controls, format characters (zero-width
+# space and joiners, BOM, direction marks), separators and combining marks.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"})
+# Letters that render as a blank (Hangul fillers, the blank Braille pattern).
+BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _visible(value: str) -> str:
+    if not any(
+        unicodedata.category(c) not in INVISIBLE_CATEGORIES and c not in BLANK_LETTERS
+        for c in value
+    ):
+        raise field_error("text_invisible")
+    return value
+
+
+# Text a person must be able to read: a name, a description, a reason. Refuses text made only
+# of zero-width, control or blank characters, which would be stored and show as nothing.
+VisibleText = Annotated[str, AfterValidator(_visible)]
+
+
+def field_error(kind: str, **params: str) -> PydanticCustomError:
+    """Return a validator's error of `kind` (a key of MESSAGES), worded with `params`."""
+    return PydanticCustomError(kind, MESSAGES[kind], params)
 
 
 def problems_from(errors: Sequence[Any], form: type[BaseModel] | None = None) -> list[FieldProblem]:
@@ -69,10 +102,14 @@ def _problem(
     return FieldProblem(loc, message, params, label)
 
 
-def validate_form(form: type[F], payload: Any) -> F:
-    """Return `payload` parsed as `form`, or raise Invalid naming each bad field."""
+def validate_form(form: type[F], payload: Any, context: dict[str, Any] | None = None) -> F:
+    """Return `payload` parsed as `form`, or raise Invalid naming each bad field.
+
+    `context` is what the task showed the person (its listed items), for forms that check
+    a decision against it.
+    """
     try:
-        return form.model_validate(payload)
+        return form.model_validate(payload, context=context)
     except ValidationError as exc:
         raise Invalid(problems_from(exc.errors(), form)) from exc
 

@@ -13,6 +13,8 @@
 6. Fail → the penalty ladder: −3 then −6, each with individual retraining and a retake; −10 with
    retraining and a retake by a final deadline. Failing after that (at once in the strict variant)
    → the site manager decides: dismiss, or one more chance (retraining and a retake), with a reason.
+   A final deadline that passes first counts as a failed retake: the sweep closes the waiting
+   retraining or exam, tells HR and the trainer, and wakes the flow, which reads the miss here.
 7. After each exam the trainer's cohort pass rate for that attempt is checked against its target
    (90 %, 95 %, 100 %); each miss this hire's result revealed → the trainer revises the training.
 8. Closed.
@@ -21,7 +23,7 @@
 from prefect import flow
 
 from db.models import Role
-from domain.onboarding import MENTOR_ROLES, Slot
+from domain.onboarding import MENTOR_ROLES, ExamVerdict, Slot
 from domain.steps import HumanRequest, HumanStep, Party
 from forms.onboarding import (
     DismissalDecision,
@@ -38,6 +40,7 @@ from tasks.onboarding import (
     HireCase,
     assess_trainer,
     close_onboarding,
+    final_deadline_missed,
     load_new_hire,
     plan_exam,
     plan_retraining,
@@ -45,6 +48,7 @@ from tasks.onboarding import (
     record_dismissal_decision,
     record_exam,
     record_mentor,
+    record_missed_retake,
     record_retraining,
     record_training_day,
     record_training_revision,
@@ -160,6 +164,30 @@ def train(hire: HireCase, day: ScheduledDay) -> None:
     record_training_day(hire.process_id, day, report, key)
 
 
+def sit_exam(hire: HireCase, attempt: int) -> ExamVerdict:
+    """Hold the attempt-th exam; a retake the final deadline passed first counts as failed."""
+    key = f"exam-{attempt}"
+    if final_deadline_missed(hire.process_id, attempt):
+        return record_missed_retake(hire.process_id, attempt, key)
+    slot = plan_exam(hire.process_id, attempt)
+    score = await_human(
+        EXAM, request(hire, key, assignee_id=hire.registered_by_id, slot=slot, attempt=attempt)
+    )
+    return record_exam(hire.process_id, attempt, score, key)
+
+
+def retrain(hire: HireCase, attempt: int) -> None:
+    """Retrain the hire after the attempt-th exam, unless the final deadline passed first."""
+    if final_deadline_missed(hire.process_id, attempt + 1):
+        return
+    slot = plan_retraining(hire.process_id, attempt)
+    key = f"retraining-{attempt}"
+    report = await_human(
+        RETRAINING, request(hire, key, assignee_id=hire.trainer_id, slot=slot, attempt=attempt)
+    )
+    record_retraining(hire.process_id, attempt, report, key)
+
+
 @flow(name="onboarding", persist_result=True, flow_run_name=process_run_name)
 def onboarding(process_id: str) -> str:
     """Run one new hire's onboarding from mentor choice to post or dismissal; return the outcome."""
@@ -171,14 +199,8 @@ def onboarding(process_id: str) -> str:
 
     attempt, decisions, missed = 1, 0, []
     while True:
-        slot = plan_exam(process_id, attempt)
-        key = f"exam-{attempt}"
-        score = await_human(
-            EXAM,
-            request(hire, key, assignee_id=hire.registered_by_id, slot=slot, attempt=attempt),
-        )
-        verdict = record_exam(process_id, attempt, score, key)
-        missed = assess_trainer(process_id, key)
+        verdict = sit_exam(hire, attempt)
+        missed = assess_trainer(process_id, f"exam-{attempt}")
         if verdict.passed:
             take_post(process_id)
             outcome = f"took the post after {attempt} exam(s)"
@@ -194,13 +216,7 @@ def onboarding(process_id: str) -> str:
                 missed = assess_trainer(process_id, key)
                 outcome = f"dismissed after {attempt} exam(s)"
                 break
-        slot = plan_retraining(process_id, attempt)
-        key = f"retraining-{attempt}"
-        report = await_human(
-            RETRAINING,
-            request(hire, key, assignee_id=hire.trainer_id, slot=slot, attempt=attempt),
-        )
-        record_retraining(process_id, attempt, report, key)
+        retrain(hire, attempt)
         attempt += 1
 
     for missed_attempt in missed:

@@ -5,8 +5,9 @@
 3. Announce tasks that open now (e.g. onboarding day N on working day N).
 4. Leavers: move work that still reaches them to their successor; close their accounts after
    the last working day.
-5. Out of office: work still held by someone whose substitution has begun goes to the substitute.
-6. SLA clocks: warn before a breach, escalate one tier on a breach, remind the top tier.
+5. New hires: a final deadline passed without a passing retake → the dismissal decision.
+6. Out of office: work still held by someone whose substitution has begun goes to the substitute.
+7. SLA clocks: warn before a breach, escalate one tier on a breach, remind the top tier.
 
 Each part is idempotent: two sweeps of the same minute change nothing twice.
 """
@@ -16,6 +17,7 @@ from datetime import datetime
 from prefect import flow
 
 from db.base import utcnow
+from tasks.onboarding import enforce_final_deadlines
 from tasks.resignation import sweep_leavers
 from tasks.sweep import (
     announce_available_tasks,
@@ -35,6 +37,7 @@ def sla_sweep(now: datetime | None = None) -> dict[str, int]:
         "resumed": resume_completed_tasks(now),
         "announced": announce_available_tasks(now),
         **sweep_leavers(now),
+        **enforce_final_deadlines(now),
         "handed_to_substitutes": hand_over_to_substitutes(now),
         **check_sla_clocks(now),
     }

@@ -5,6 +5,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from db.models.complaint import Category, Channel, Urgency
+from domain.validation import VisibleText
 
 # A rating at or below this reopens the case (domain.md §3: a poor rating reopens it).
 POOR_RATING_MAX = 2
@@ -20,21 +21,21 @@ class StrictForm(BaseModel):
 class ComplaintCreate(StrictForm):
     """A resident's complaint as the first responder records it."""
 
-    resident_name: str = Field(min_length=1, max_length=50, title="Resident name")
-    unit: str = Field(min_length=1, max_length=50, title="Household / unit")
+    resident_name: VisibleText = Field(min_length=1, max_length=50, title="Resident name")
+    unit: VisibleText = Field(min_length=1, max_length=50, title="Household / unit")
     contact_phone: str = Field(
         pattern=r"^\+?[0-9][0-9\- ]{4,30}$", max_length=32, title="Contact phone"
     )
     channel: Channel = Field(title="Channel")
     category: Category = Field(title="Category")
     urgency: Urgency = Field(title="Urgency")
-    description: str = Field(min_length=1, max_length=4000, title="Description")
+    description: VisibleText = Field(min_length=1, max_length=4000, title="Description")
 
 
 class FirstResponseDecision(StrictForm):
     """The first responder has contacted the resident and acknowledged the case."""
 
-    response_note: str = Field(
+    response_note: VisibleText = Field(
         min_length=1,
         max_length=2000,
         title="Response note",
@@ -46,7 +47,7 @@ class ResolutionDecision(StrictForm):
     """The owner either resolves the case or dispatches it to another department."""
 
     outcome: Literal["resolved", "dispatch"] = Field(title="Outcome")
-    summary: str = Field(min_length=1, max_length=2000, title="Summary")
+    summary: VisibleText = Field(min_length=1, max_length=2000, title="Summary")
     department: Department | None = Field(default=None, title="Department")
 
     @model_validator(mode="after")
@@ -61,7 +62,7 @@ class ResolutionDecision(StrictForm):
 class DepartmentWorkDecision(StrictForm):
     """The department reports the work it did on site."""
 
-    work_done: str = Field(min_length=1, max_length=2000, title="Work done")
+    work_done: VisibleText = Field(min_length=1, max_length=2000, title="Work done")
 
 
 class ReturnVisitDecision(StrictForm):

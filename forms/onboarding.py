@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from domain.validation import VisibleText
 from forms.complaint import StrictForm
 from rules.onboarding import DISCIPLINE_MAX, THEORY_MAX
 
@@ -16,8 +17,8 @@ MAX_BREACHES_PER_DAY = 10
 class NewHireCreate(StrictForm):
     """A new hire as HR registers them; the process starts at once."""
 
-    name: str = Field(min_length=1, max_length=50, title="New hire's name")
-    post: str = Field(min_length=1, max_length=50, title="Post")
+    name: VisibleText = Field(min_length=1, max_length=50, title="New hire's name")
+    post: VisibleText = Field(min_length=1, max_length=50, title="Post")
     start_date: date = Field(title="Start date")
     trainer_id: int = Field(ge=1, title="Trainer", description="Who delivers the training days")
     site_id: int | None = Field(
@@ -59,7 +60,7 @@ class TrainingDayReport(StrictForm):
 class MentorShiftReport(TrainingDayReport):
     """The mentor confirms a trial shift with notes on how the new hire did."""
 
-    notes: str = Field(min_length=1, max_length=NOTES_MAX, title="Mentor notes")
+    notes: VisibleText = Field(min_length=1, max_length=NOTES_MAX, title="Mentor notes")
 
 
 class ExamScore(StrictForm):
@@ -73,17 +74,17 @@ class ExamScore(StrictForm):
 class RetrainingReport(StrictForm):
     """The trainer confirms the individual retraining after a failed exam."""
 
-    notes: str = Field(min_length=1, max_length=NOTES_MAX, title="What was retrained")
+    notes: VisibleText = Field(min_length=1, max_length=NOTES_MAX, title="What was retrained")
 
 
 class DismissalDecision(StrictForm):
     """The site manager decides on a new hire who did not pass: dismiss, or one more chance."""
 
     decision: Literal["dismiss", "one_more_chance"] = Field(title="Decision")
-    reason: str = Field(min_length=1, max_length=NOTES_MAX, title="Reason")
+    reason: VisibleText = Field(min_length=1, max_length=NOTES_MAX, title="Reason")
 
 
 class TrainingRevision(StrictForm):
     """The trainer revises the training after the cohort missed its pass-rate target."""
 
-    revision: str = Field(min_length=1, max_length=NOTES_MAX, title="Revised training plan")
+    revision: VisibleText = Field(min_length=1, max_length=NOTES_MAX, title="Revised training plan")

@@ -1,11 +1,13 @@
 """Forms of the resignation process: the notice, each human step's decision, and KB articles."""
 
+from collections import Counter
 from datetime import date
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from db.models.resignation import HandoverCategory, SessionFormat
+from domain.validation import VisibleText, field_error
 from forms.complaint import StrictForm
 from rules.resignation import MAX_FOLLOW_UP_DAYS
 
@@ -28,8 +30,8 @@ class ResignationCreate(StrictForm):
 class KbArticleCreate(StrictForm):
     """A knowledge-base article: a procedure or a lesson learned."""
 
-    title: str = Field(min_length=1, max_length=200, title="Title")
-    body: str = Field(min_length=1, max_length=20000, title="Body")
+    title: VisibleText = Field(min_length=1, max_length=200, title="Title")
+    body: VisibleText = Field(min_length=1, max_length=20000, title="Body")
     tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS, title="Tags")
 
     @field_validator("tags")
@@ -71,14 +73,14 @@ class HandoverItemDraft(StrictForm):
     """One thing the leaver hands over."""
 
     category: HandoverCategory = Field(title="Category")
-    description: str = Field(min_length=1, max_length=2000, title="Description")
+    description: VisibleText = Field(min_length=1, max_length=2000, title="Description")
     location: str = Field(default="", max_length=200, title="Where it is")
 
 
 class KnowledgeSessionDraft(StrictForm):
     """A knowledge-transfer session the leaver will give."""
 
-    topic: str = Field(min_length=1, max_length=200, title="Topic")
+    topic: VisibleText = Field(min_length=1, max_length=200, title="Topic")
     format: SessionFormat = Field(title="Format")
     scheduled_on: date = Field(title="Scheduled on")
 
@@ -90,6 +92,31 @@ class InventoryDecision(StrictForm):
     sessions: list[KnowledgeSessionDraft] = Field(
         min_length=1, max_length=MAX_SESSIONS, title="Knowledge-transfer sessions"
     )
+
+
+def check_listed_items(item_ids: list[int], info: ValidationInfo) -> None:
+    """Refuse an item decided twice and, against the task's listed items, unknown or missing ones.
+
+    The inbox validates a decision with its task's context, whose `items` are the checklist
+    items the round put before the person; without that context only repeats are refused.
+    """
+    repeated = sorted(i for i, count in Counter(item_ids).items() if count > 1)
+    if repeated:
+        raise field_error("item_repeated", items=_ids(repeated))
+    listed: list[dict[str, Any]] | None = (info.context or {}).get("items")
+    if listed is None:
+        return
+    names = {entry["item_id"]: entry["description"] for entry in listed}
+    unknown = [i for i in item_ids if i not in names]
+    if unknown:
+        raise field_error("item_unknown", items=_ids(unknown))
+    missing = [f"#{i} {name}" for i, name in names.items() if i not in item_ids]
+    if missing:
+        raise field_error("item_missing", items=", ".join(missing))
+
+
+def _ids(item_ids: list[int]) -> str:
+    return ", ".join(f"#{i}" for i in item_ids)
 
 
 class ItemVerdict(StrictForm):
@@ -107,16 +134,16 @@ class ItemVerdict(StrictForm):
 
 
 class ItemConfirmationDecision(StrictForm):
-    """The successor goes through the checklist item by item; items left out stay pending."""
+    """The successor's verdict on each item the round lists, exactly one per item."""
 
     verdicts: list[ItemVerdict] = Field(min_length=1, max_length=MAX_ITEMS, title="Verdicts")
 
     @field_validator("verdicts")
     @classmethod
-    def _one_verdict_per_item(cls, verdicts: list[ItemVerdict]) -> list[ItemVerdict]:
-        ids = [v.item_id for v in verdicts]
-        if len(ids) != len(set(ids)):
-            raise ValueError("verdicts: Give one verdict per item")
+    def _one_verdict_per_item(
+        cls, verdicts: list[ItemVerdict], info: ValidationInfo
+    ) -> list[ItemVerdict]:
+        check_listed_items([v.item_id for v in verdicts], info)
         return verdicts
 
 
@@ -129,21 +156,29 @@ class ItemResolution(StrictForm):
         description="resolved: settled, counts as handed over; "
         "reconfirm: the successor confirms it again",
     )
-    resolution: str = Field(min_length=1, max_length=2000, title="Resolution")
+    resolution: VisibleText = Field(min_length=1, max_length=2000, title="Resolution")
 
 
 class DisputeResolutionDecision(StrictForm):
-    """The supervisor settles the disputed items; items left out stay disputed."""
+    """The supervisor's decision on each disputed item the round lists, exactly one per item."""
 
     resolutions: list[ItemResolution] = Field(
         min_length=1, max_length=MAX_ITEMS, title="Resolutions"
     )
 
+    @field_validator("resolutions")
+    @classmethod
+    def _one_resolution_per_item(
+        cls, resolutions: list[ItemResolution], info: ValidationInfo
+    ) -> list[ItemResolution]:
+        check_listed_items([r.item_id for r in resolutions], info)
+        return resolutions
+
 
 class SessionHeldDecision(StrictForm):
     """The leaver reports a knowledge-transfer session and writes down the key procedures."""
 
-    summary: str = Field(min_length=1, max_length=4000, title="What was covered")
+    summary: VisibleText = Field(min_length=1, max_length=4000, title="What was covered")
     kb_articles: list[KbArticleCreate] = Field(
         default_factory=list, max_length=MAX_SESSIONS, title="Knowledge-base articles"
     )

@@ -12,6 +12,7 @@ from typing import Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from db.models import Role
+from domain.validation import VisibleText, field_error
 from forms.complaint import StrictForm
 from rules.training_plan import Cadence, PlanKind
 
@@ -68,6 +69,16 @@ class SessionDraft(StrictForm):
 
     starts_at: datetime | None = Field(default=None, title="Starts at")
     venue: str = Field(default="", max_length=TOPIC_MAX, title="Venue")
+
+    @field_validator("starts_at")
+    @classmethod
+    def _with_time_zone(cls, starts_at: datetime | None) -> datetime | None:
+        # A time without a zone means different moments to different readers. The web form
+        # reads its datetime-local field in the site's zone before validating (it knows the
+        # site); an API caller, whose zone we cannot know, must say it.
+        if starts_at is not None and starts_at.utcoffset() is None:
+            raise field_error("datetime_without_zone")
+        return starts_at
 
 
 class PlanItemDraft(StrictForm):
@@ -205,7 +216,7 @@ class AssessmentDecision(StrictForm):
 class AnalysisDecision(StrictForm):
     """The supervisor's analysis of the results, and whether the plan needs revising."""
 
-    findings: str = Field(min_length=1, max_length=TEXT_MAX, title="Findings")
+    findings: VisibleText = Field(min_length=1, max_length=TEXT_MAX, title="Findings")
     actions: str = Field(default="", max_length=TEXT_MAX, title="Improvement actions")
     revise_plan: bool = Field(default=False, title="Revise the plan")
     revision_reason: str = Field(default="", max_length=TEXT_MAX, title="Why revise")

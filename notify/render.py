@@ -63,6 +63,7 @@ class NotificationEvent(StrEnum):
     ONBOARDING_EXAM_FAILED = "onboarding_exam_failed"
     ONBOARDING_POST_TAKEN = "onboarding_post_taken"
     ONBOARDING_DISMISSED = "onboarding_dismissed"
+    ONBOARDING_FINAL_DEADLINE_MISSED = "onboarding_final_deadline_missed"
     TRAINING_PLAN_REJECTED = "training_plan_rejected"
     TRAINING_PLAN_APPROVED = "training_plan_approved"
     TRAINING_PLAN_ANNOUNCED = "training_plan_announced"

@@ -245,6 +245,12 @@ def fail_consequence(
     return FailConsequence(rung.points, FailAction.RETRAIN)
 
 
+def final_deadline(calendar: WorkingCalendar, failed_at: datetime, working_days: int) -> datetime:
+    """Return the final deadline (限期掌握): when service ends on the working_days-th working day
+    after the day of the failed exam (or of the site manager's one more chance), UTC."""
+    return calendar.add_working_days(failed_at, working_days)
+
+
 # --- the trainer's pass rates --------------------------------------------------------------
 
 

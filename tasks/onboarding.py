@@ -1,16 +1,20 @@
 """Prefect tasks of the onboarding process; each is a replay-safe write in one transaction."""
 
+import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from prefect import task
 from prefect.cache_policies import INPUTS, NONE, RUN_ID, CachePolicy
+from prefect.client.orchestration import get_client
 from prefect.context import TaskRunContext
 
 from db.base import utcnow
 from db.session import reading, transaction
 from domain import onboarding
-from domain.onboarding import ExamVerdict, Slot
+from domain.onboarding import ExamVerdict, MissedDeadline, Slot
 from forms.onboarding import (
     DismissalDecision,
     ExamScore,
@@ -20,7 +24,10 @@ from forms.onboarding import (
     TrainingRevision,
 )
 from rules.onboarding import ScheduledDay
+from tasks.human import RETRYABLE_PREFECT_FAILURES, is_pause_of, run_again
 from tasks.retries import ON_TRANSIENT_DB_ERROR
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -109,6 +116,50 @@ def record_exam(process_id: str, attempt: int, score: ExamScore, key: str) -> Ex
     """Record an exam sitting and return its verdict and consequence."""
     with transaction() as session:
         return onboarding.record_exam(session, process_id, attempt, score, key, utcnow())
+
+
+@task(name="check-final-deadline", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
+def final_deadline_missed(process_id: str, attempt: int) -> bool:
+    """Return whether the final deadline passed before the attempt-th exam (read fresh)."""
+    with transaction() as session:
+        return onboarding.final_deadline_missed(session, process_id, attempt)
+
+
+@task(name="record-missed-retake", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)
+def record_missed_retake(process_id: str, attempt: int, key: str) -> ExamVerdict:
+    """Record the retake the final deadline passed first as failed; return its verdict."""
+    with transaction() as session:
+        return onboarding.record_missed_retake(session, process_id, attempt, key, utcnow())
+
+
+@task(name="enforce-final-deadlines", cache_policy=FRESH_READ, **ON_TRANSIENT_DB_ERROR)
+def enforce_final_deadlines(now: datetime) -> dict[str, int]:
+    """Close the retakes whose final deadline passed and wake their flow runs; count them."""
+    with transaction() as session:
+        missed = onboarding.enforce_final_deadlines(session, now)
+    return {"final_deadlines_missed": sum(wake(m) for m in missed)}
+
+
+def wake(missed: MissedDeadline) -> bool:
+    """Start the hire's flow run over if it still waits on a closed retake step; it then reads
+    the missed deadline. A run already past that step is left alone."""
+    if missed.flow_run_id is None:
+        return False
+    flow_run_id = UUID(missed.flow_run_id)
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(flow_run_id).state
+            if not (state and state.is_paused()):
+                return False
+            pause = state.state_details.pause_key
+            if not any(is_pause_of(pause, key) for key in missed.waiting_keys):
+                return False
+            run_again(client, flow_run_id)
+    except RETRYABLE_PREFECT_FAILURES as exc:
+        # The hire stays listed until the flow records the miss: the next sweep tries again.
+        logger.warning("Could not wake flow run %s: %s", flow_run_id, exc)
+        return False
+    return True
 
 
 @task(name="assess-trainer", cache_policy=REPLAY_SAFE, **ON_TRANSIENT_DB_ERROR)

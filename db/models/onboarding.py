@@ -23,7 +23,11 @@ class NewHire(Base):
     """The new hire of one onboarding process, and the head of their employee record."""
 
     __tablename__ = "new_hire"
-    __table_args__ = (Index("ix_new_hire_trainer_cohort", "trainer_id", "cohort"),)
+    __table_args__ = (
+        Index("ix_new_hire_trainer_cohort", "trainer_id", "cohort"),
+        # The sweep's final-deadline check: hires awaiting a retake whose deadline has passed.
+        Index("ix_new_hire_state_final_deadline", "state", "final_deadline"),
+    )
 
     process_id: Mapped[str] = mapped_column(ForeignKey("process.id"), primary_key=True)
     name: Mapped[str] = mapped_column(String(50))

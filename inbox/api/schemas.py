@@ -5,6 +5,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# A reassignment's reason is a note for the case history, not a document.
+REASSIGN_REASON_MAX = 2000
+
 
 class Token(BaseModel):
     access_token: str
@@ -102,7 +105,7 @@ class PausePublic(BaseModel):
 
 class ReassignRequest(BaseModel):
     to_user_id: int
-    reason: str
+    reason: str = Field(max_length=REASSIGN_REASON_MAX, title="Reason")
 
 
 class AssigneePublic(BaseModel):

@@ -15,16 +15,20 @@ from db.models import (
     Resignation,
     Role,
     Site,
+    TaskState,
     User,
     UserRole,
 )
 from db.models.complaint import ComplaintState
 from db.models.resignation import ItemState, ResignationState
-from domain import knowledge
+from domain import inbox, knowledge
 from domain import resignation as resignations
 from domain.complaints import record_complaint
 from domain.errors import Conflict, Forbidden, Invalid, NotAuthenticated
 from domain.people import authenticate, hash_password, issue_token, user_for_token
+from domain.steps import HumanRequest
+from flows.catalog import STEPS
+from flows.resignation import CONFIRM_ITEMS
 from forms.complaint import ComplaintCreate
 from forms.resignation import (
     DisputeResolutionDecision,
@@ -226,6 +230,73 @@ def test_handover_closes_only_when_every_item_is_confirmed(
     assert keys.state == ItemState.ACCEPTED  # a verdict on a decided item changes nothing
     resignations.close_handover(session, process_id, NOW)
     assert session.get_one(Resignation, process_id).state == ResignationState.HANDED_OVER
+
+
+def test_a_round_is_refused_unless_every_listed_item_has_one_verdict(
+    session: Session, people: dict[str, User]
+) -> None:
+    process_id = approved(session, people)
+    inventory = InventoryDecision.model_validate(
+        {
+            "items": [
+                {"category": "keys", "description": "前台钥匙 3 把"},
+                {"category": "files", "description": "业主档案 A-F 栋"},
+            ],
+            "sessions": [
+                {"topic": "投诉升级", "format": "face_to_face", "scheduled_on": "2026-09-10"}
+            ],
+        }
+    )
+    resignations.record_inventory(session, process_id, inventory, NOW)
+    keys, files = session.get_one(Resignation, process_id).items
+    successor = people["successor"]
+    task = inbox.open_task(
+        session,
+        CONFIRM_ITEMS,
+        HumanRequest(
+            process_id=process_id,
+            key="confirm-items-1",
+            site_id=successor.site_id,
+            assignee_id=successor.id,
+            # What the flow lists: the items pending when the round opens.
+            context={
+                "items": [
+                    {"item_id": i.id, "description": i.description}
+                    for i in resignations.items_in_state(session, process_id, ItemState.PENDING)
+                ]
+            },
+        ),
+        str(uuid.uuid4()),
+        NOW,
+    )
+
+    def refused(*verdicts: dict[str, object]) -> tuple[str, dict[str, object]]:
+        with pytest.raises(Invalid) as error:
+            inbox.complete(session, successor, task.id, {"verdicts": list(verdicts)}, STEPS, NOW)
+        (problem,) = error.value.problems
+        assert problem.loc == ("verdicts",)
+        return problem.message, problem.params
+
+    accept_keys = {"item_id": keys.id, "verdict": "accept"}
+    accept_files = {"item_id": files.id, "verdict": "accept"}
+    assert refused(accept_keys, accept_files, {"item_id": 999999, "verdict": "accept"}) == (
+        "Item {items} is not on this list",
+        {"items": "#999999"},
+    )
+    assert refused(accept_keys, accept_files, accept_keys) == (
+        "Item {items} has more than one decision",
+        {"items": f"#{keys.id}"},
+    )
+    assert refused(accept_keys) == (
+        "Every item needs a decision; missing: {items}",
+        {"items": f"#{files.id} 业主档案 A-F 栋"},
+    )
+    assert task.state == TaskState.OPEN  # nothing half-written
+
+    inbox.complete(
+        session, successor, task.id, {"verdicts": [accept_keys, accept_files]}, STEPS, NOW
+    )
+    assert task.state == TaskState.DONE
 
 
 def _open_task(session: Session, process_id: str, **fields: object) -> InboxTask:

@@ -30,8 +30,10 @@ from domain import inbox
 from domain import training_plan as plans
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.people import hash_password
+from domain.plan_access import involved_plan
 from domain.processes import get_process
 from domain.steps import HumanRequest
+from domain.validation import validate_form
 from flows.catalog import STEPS
 from flows.training_plan import APPROVE, DRAFT, RECORD_SESSION
 from forms.training_plan import (
@@ -382,6 +384,30 @@ def test_who_reads_a_training_record(session: Session) -> None:
     with pytest.raises(Forbidden):
         plans.readable_record(session, zhangmin, wangqiang.id)
     assert plans.readable_record(session, person(session, "sunli"), wangqiang.id) == [wangqiang]
+
+
+def test_only_the_people_a_plan_involves_read_it(session: Session) -> None:
+    trainer, attendee = new_person(session, Role.STAFF), new_person(session, Role.STAFF)
+    process_id = approved_plan(session, document(trainer, [attendee]))
+    overseers = [person(session, name) for name in ("lihua", "zhaolei", "chenjing", "sunli")]
+    for reader in (trainer, attendee, *overseers):
+        assert involved_plan(session, reader, process_id).process_id == process_id
+    # An engineer and a front-desk colleague the plan does not name see nothing.
+    for outsider in (person(session, "liugong"), new_person(session, Role.STAFF)):
+        with pytest.raises(NotFound):
+            involved_plan(session, outsider, process_id)
+
+
+def test_a_session_time_needs_its_time_zone() -> None:
+    naive = {"items": [{"sessions": [{"starts_at": "2030-01-08T14:00:00"}]}]}
+    with pytest.raises(Invalid) as refused:
+        validate_form(PlanDocument, naive)
+    (problem,) = refused.value.problems
+    assert problem.loc == ("items", 0, "sessions", 0, "starts_at")
+    assert problem.message == "Give the time zone too, e.g. 2027-01-05T09:00+08:00"
+    aware = {"items": [{"sessions": [{"starts_at": "2030-01-08T14:00:00+08:00"}]}]}
+    starts_at = validate_form(PlanDocument, aware).items[0].sessions[0].starts_at
+    assert starts_at == datetime(2030, 1, 8, 6, 0, tzinfo=UTC)
 
 
 def test_task_due_at_the_deadline_warns_and_escalates_on_the_ladder(session: Session) -> None:

@@ -25,6 +25,7 @@ from db.session import transaction
 from launch.embedded import ApiClient, Stack, eventually
 from rules.calendar import load_calendars
 from rules.onboarding import BUNDLED_POLICY, load_policy, training_schedule
+from tasks.onboarding import enforce_final_deadlines
 from tests.support.factories import new_staff
 
 pytestmark = pytest.mark.e2e
@@ -372,3 +373,61 @@ def test_strict_variant_with_the_exam_on_the_10th_working_day_first_fail_is_deci
             session.scalars(select(InboxTask.step).where(InboxTask.process_id == process_id))
         )
     assert "onboarding.retraining" not in steps
+
+
+def test_the_final_deadline_passes_without_a_pass_and_the_site_manager_decides(
+    stack: Stack, people: dict[str, ApiClient]
+) -> None:
+    hr, manager = people["sunli"], people["chenjing"]
+    # A trainer of their own: the misses this test causes must not cost a shared one.
+    trainer_id, trainer_username = new_staff("讲师")
+    set_clock(stack, LOGIN_AT)
+    trainer = stack.login(trainer_username)
+    start = date(2027, 4, 6)
+    set_clock(stack, local(start - 3 * ONE_DAY, MORNING))
+    process_id, _cohort = register(hr, start, trainer=trainer_username)
+    choose_mentor(people["zhaolei"], process_id, "wangqiang")
+    run_training_week(stack, trainer, people["wangqiang"], process_id, start, {})
+
+    set_clock(stack, local(DAY_SHIFT.nth_working_day(start, 7), MORNING))
+    for attempt in (1, 2, 3):
+        finish(hr, exam_task(stack, hr, process_id, attempt), {"theory": 40, "discipline": 5})
+        retraining = trainer.open_task(process_id, "onboarding.retraining")
+        if attempt < 3:
+            finish(trainer, retraining, {"notes": "重讲服务规范"})
+
+    # The third fail set the final deadline; it passes with the retraining still open.
+    deadline = datetime.fromisoformat(record(hr, process_id)["final_deadline"])
+    eventually(lambda: suspended_on(retraining), "the flow to wait on the last retraining")
+    assert enforce_final_deadlines.fn(deadline - timedelta(minutes=1)) == {
+        "final_deadlines_missed": 0
+    }
+    assert enforce_final_deadlines.fn(deadline + timedelta(minutes=1)) == {
+        "final_deadlines_missed": 1
+    }
+
+    decision = manager.open_task(process_id, "onboarding.dismissal-decision", scope="queue")
+    assert decision["context"]["attempt"] == 4
+    closed = trainer.post(f"/tasks/{retraining['id']}/complete", json={"notes": "太迟了"})
+    assert closed.status_code in (404, 409)
+    assert outbox_recipients(process_id, "onboarding_final_deadline_missed") >= {
+        user_id("sunli"),
+        trainer_id,
+    }
+    history = hr.ok("GET", f"/processes/{process_id}")["events"]
+    (why,) = [e for e in history if e["kind"] == "final_deadline_missed"]
+    assert why["data"]["final_deadline"] == deadline.isoformat()
+
+    manager.ok("POST", f"/tasks/{decision['id']}/claim")
+    finish(manager, decision, {"decision": "dismiss", "reason": "限期内仍未通过考核"})
+
+    def dismissed() -> dict[str, Any] | None:
+        current = record(hr, process_id)
+        return current if current["state"] == "dismissed" else None
+
+    # (The trainer's pass-rate revisions that follow are the three-fails test's subject.)
+    done = eventually(dismissed, "the site manager's dismissal")
+    assert done["outcome_note"] == "限期内仍未通过考核"
+    assert [(a["passed"], a["late"]) for a in done["exam_attempts"]] == [(False, False)] * 3 + [
+        (False, True)
+    ]

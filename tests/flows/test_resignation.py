@@ -121,6 +121,19 @@ def test_resignation_hands_everything_over_and_closes_the_account(stack: Stack) 
     # 3. The successor accepts two items and disputes one; the supervisor resolves it.
     confirm = successor.open_task(process_id, "resignation.confirm-items")
     keys, work, contacts = (item["item_id"] for item in confirm["context"]["items"])
+    # A round names every listed item once: an unknown or a missing item is refused, by name.
+    unknown = successor.post(
+        f"/tasks/{confirm['id']}/complete",
+        json={"verdicts": [{"item_id": i, "verdict": "accept"} for i in (keys, work, contacts, 0)]},
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["fields"][0]["message"] == "逐项确认: 清单项 #0 不在本轮清单中"
+    missing = successor.post(
+        f"/tasks/{confirm['id']}/complete",
+        json={"verdicts": [{"item_id": i, "verdict": "accept"} for i in (keys, work)]},
+    )
+    assert missing.status_code == 422
+    assert missing.json()["error"]["fields"][0]["message"].endswith(f"#{contacts} 重点业主联系表")
     successor.complete(
         confirm["id"],
         {

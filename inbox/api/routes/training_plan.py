@@ -13,6 +13,7 @@ from db.models import Process, ProcessKind, TrainingPlan, User
 from db.session import transaction
 from domain import inbox
 from domain import training_plan as plans
+from domain.plan_access import involved_plan
 from flows.catalog import STEPS
 from forms.training_plan import PlanDocument, TrainingPlanCreate
 from inbox.api.deps import ClockDep, CurrentUser, IdempotencyKey, SessionDep
@@ -198,7 +199,7 @@ def export_records(
 @router.get("/{process_id}", response_model=TrainingPlanPublic)
 def get_plan(process_id: str, session: SessionDep, user: CurrentUser) -> TrainingPlanPublic:
     """Show a plan: deadlines, every version and decision with its reason, sessions."""
-    return plan_public(session, plans.readable_plan(session, user, process_id))
+    return plan_public(session, involved_plan(session, user, process_id))
 
 
 @router.get("/{process_id}/diff", response_model=PlanDiffPublic)
@@ -210,7 +211,7 @@ def get_diff(
     to_version: int | None = Query(default=None, alias="to", ge=1),
 ) -> PlanDiffPublic:
     """Show what changed between two versions, field by field (default: the last two)."""
-    plans.readable_plan(session, user, process_id)
+    involved_plan(session, user, process_id)
     first, last, changes = plans.plan_diff(session, process_id, from_version, to_version)
     return PlanDiffPublic(
         from_version=first,

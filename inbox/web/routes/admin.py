@@ -21,6 +21,7 @@ from inbox.web.form_fields import errors_by_path
 from inbox.web.rendering import page_locale, render
 from inbox.web.session import CsrfChecked, WebUser, acting_user
 from notify.secrets import BOT_KEY_ENV_PREFIX
+from rules.choices import load_choices
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 # A one-time line shown on the page a successful form redirects to.
@@ -381,9 +382,15 @@ def create_site(
 
 @router.get("/rules", response_class=HTMLResponse)
 def rules_page(request: Request, user: OpsAdmin, clock: ClockDep) -> HTMLResponse:
-    """Show the working calendars and SLA ladders in force, where they come from, how to change."""
+    """Show the working calendars and SLA ladders in force, where they come from, how to change,
+    and the choices made where the source documents are silent."""
     now = clock()
     rules = admin.rules_in_force(user)
     year = now.year
-    context = {**_common(request, now, "rules"), "rules": rules, "years": [year, year + 1]}
+    context = {
+        **_common(request, now, "rules"),
+        "rules": rules,
+        "years": [year, year + 1],
+        "choices": load_choices(),
+    }
     return render(request, "admin_rules.html", context, user=user)

@@ -1,0 +1,120 @@
+"""Inputs the API refuses before anything is stored, with field errors in Chinese: invisible
+names, an oversized reassignment reason; and a training plan hidden from people it does not
+involve."""
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import Process, Role, User, UserRole
+from domain import training_plan as plans
+from domain.people import hash_password
+from forms.training_plan import PlanKind, TrainingPlanCreate
+from inbox.api.deps import get_clock, get_current_user, get_session
+from inbox.api.errors import install_error_handlers
+from inbox.api.routes import complaints, onboarding, tasks, training_plan
+from rules.training_plan import load_policy
+from tests.support.factories import person
+
+NOW = datetime(2029, 12, 3, 2, 0, tzinfo=UTC)
+# Zero-width space, zero-width joiner, word joiner, BOM and a Hangul filler: shows as nothing.
+INVISIBLE = "\u200b\u200d\u2060\ufeff\u3164"
+
+
+@pytest.fixture
+def client_for(session: Session) -> Iterator[Callable[[User], TestClient]]:
+    app = FastAPI()
+    for routes in (complaints, onboarding, tasks, training_plan):
+        app.include_router(routes.router, prefix="/api/v1")
+    install_error_handlers(app)
+    app.dependency_overrides[get_session] = lambda: session
+    app.dependency_overrides[get_clock] = lambda: lambda: NOW
+    clients = []
+
+    def client(user: User) -> TestClient:
+        app.dependency_overrides[get_current_user] = lambda: user
+        test_client = TestClient(app, headers={"Accept-Language": "zh-CN"})
+        clients.append(test_client)
+        return test_client
+
+    yield client
+    for test_client in clients:
+        test_client.close()
+
+
+def field_messages(response: object) -> dict[str, str]:
+    body = response.json()  # type: ignore[attr-defined]
+    return {f["field"]: f["message"] for f in body["error"]["fields"]}
+
+
+def processes(session: Session) -> int:
+    return session.scalar(select(func.count(Process.id))) or 0
+
+
+def test_a_name_made_of_invisible_characters_is_refused(
+    session: Session, client_for: Callable[[User], TestClient]
+) -> None:
+    before = processes(session)
+    complaint = {
+        "resident_name": INVISIBLE,
+        "unit": "3-1-502",
+        "contact_phone": "13800138000",
+        "channel": "phone",
+        "category": "noise",
+        "urgency": "urgent",
+        "description": "楼上深夜装修噪音",
+    }
+    refused = client_for(person(session, "zhangmin")).post("/api/v1/complaints", json=complaint)
+    assert refused.status_code == 422
+    assert field_messages(refused) == {
+        "resident_name": "住户姓名: 须包含可见字符（不能只有空白或零宽字符）"
+    }
+    hire = {
+        "name": INVISIBLE,
+        "post": "前台客服",
+        "start_date": "2030-01-07",
+        "trainer_id": person(session, "lihua").id,
+    }
+    refused = client_for(person(session, "sunli")).post("/api/v1/onboardings", json=hire)
+    assert refused.status_code == 422
+    assert list(field_messages(refused)) == ["name"]
+    assert processes(session) == before
+
+
+def test_a_reassignment_reason_has_a_length_limit(
+    session: Session, client_for: Callable[[User], TestClient]
+) -> None:
+    lead = person(session, "lihua")
+    body = {"to_user_id": person(session, "wangqiang").id, "reason": "改" * 100_000}
+    refused = client_for(lead).post("/api/v1/tasks/1/reassign", json=body)
+    assert refused.status_code == 422
+    assert field_messages(refused) == {"reason": "原因: 最多 2000 个字"}
+
+
+def test_a_plan_is_not_found_for_colleagues_it_does_not_involve(
+    session: Session, client_for: Callable[[User], TestClient]
+) -> None:
+    january = TrainingPlanCreate(kind=PlanKind.MONTHLY, year=2030, month=1)
+    plan = plans.start_plan(session, person(session, "zhaolei"), january, load_policy(), NOW)
+    outsider = User(
+        username=f"eng-{uuid.uuid4().hex[:6]}",
+        display_name="工程师",
+        password_hash=hash_password("x"),
+        site_id=person(session, "zhaolei").site_id,
+    )
+    outsider.roles = [UserRole(role=Role.ENGINEERING)]
+    session.add(outsider)
+    session.flush()
+
+    assert client_for(outsider).get(f"/api/v1/training-plans/{plan.id}").status_code == 404
+    assert client_for(outsider).get(f"/api/v1/training-plans/{plan.id}/diff").status_code == 404
+    drafter = client_for(person(session, "zhaolei")).get(f"/api/v1/training-plans/{plan.id}")
+    assert drafter.status_code == 200 and drafter.json()["process_id"] == plan.id
+    manager = client_for(person(session, "chenjing")).get(f"/api/v1/training-plans/{plan.id}")
+    assert manager.status_code == 200
