@@ -25,7 +25,8 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
 	else echo "Install Chromium for the browser tests: sudo apt-get install chromium fonts-noto-cjk"; exit 1; fi
 
-## Lint, then the whole suite on SQLite, then again on PostgreSQL when one answers (always in CI).
+## Lint, then the whole suite on SQLite, then again on PostgreSQL when one answers (always in CI);
+## two pytest-xdist workers, each with its own database and stack (the e2e tests mostly wait).
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -35,10 +36,10 @@ test: $(STAMP) browser
 	else echo "PostgreSQL not reachable at $(POSTGRES_TEST_URL): skipped the PostgreSQL run"; fi
 
 test-sqlite: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 test-postgres: $(STAMP)
-	KEFU_TEST_POSTGRES_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest
+	KEFU_TEST_POSTGRES_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest -n 2
 
 ## Benchmarks: figures and ratios against a baseline measured in the same run.
 bench: $(STAMP)
