@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -16,10 +15,9 @@ from db.models import Process, Role, User, UserRole
 from domain import training_plan as plans
 from domain.people import hash_password
 from forms.training_plan import PlanKind, TrainingPlanCreate
-from inbox.api.deps import get_clock, get_current_user, get_session
-from inbox.api.errors import install_error_handlers
 from inbox.api.routes import complaints, onboarding, tasks, training_plan
 from rules.training_plan import load_policy
+from tests.support.api import api_clients
 from tests.support.factories import person
 
 NOW = datetime(2029, 12, 3, 2, 0, tzinfo=UTC)
@@ -29,23 +27,9 @@ INVISIBLE = "\u200b\u200d\u2060\ufeff\u3164"
 
 @pytest.fixture
 def client_for(session: Session) -> Iterator[Callable[[User], TestClient]]:
-    app = FastAPI()
-    for routes in (complaints, onboarding, tasks, training_plan):
-        app.include_router(routes.router, prefix="/api/v1")
-    install_error_handlers(app)
-    app.dependency_overrides[get_session] = lambda: session
-    app.dependency_overrides[get_clock] = lambda: lambda: NOW
-    clients = []
-
-    def client(user: User) -> TestClient:
-        app.dependency_overrides[get_current_user] = lambda: user
-        test_client = TestClient(app, headers={"Accept-Language": "zh-CN"})
-        clients.append(test_client)
-        return test_client
-
-    yield client
-    for test_client in clients:
-        test_client.close()
+    routers = [r.router for r in (complaints, onboarding, tasks, training_plan)]
+    with api_clients(session, routers, NOW) as client:
+        yield client
 
 
 def field_messages(response: object) -> dict[str, str]:

@@ -9,7 +9,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -25,9 +24,8 @@ from db.models import (
     UserRole,
 )
 from domain.metrics import FIRST_RESPONSE_STEP
-from inbox.api.deps import get_clock, get_current_user, get_session
-from inbox.api.errors import install_error_handlers
 from inbox.api.routes import metrics
+from tests.support.api import api_clients
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 MID_MARCH = datetime(2026, 3, 20, 10, tzinfo=BEIJING)
@@ -78,22 +76,8 @@ def site(session: Session) -> Site:
 
 @pytest.fixture
 def client_for(session: Session) -> Iterator[Callable[[User], TestClient]]:
-    app = FastAPI()
-    app.include_router(metrics.router, prefix="/api/v1")
-    install_error_handlers(app)
-    app.dependency_overrides[get_session] = lambda: session
-    app.dependency_overrides[get_clock] = lambda: lambda: MID_MARCH
-    clients = []
-
-    def client(user: User) -> TestClient:
-        app.dependency_overrides[get_current_user] = lambda: user
-        test_client = TestClient(app, headers={"Accept-Language": "zh-CN"})
-        clients.append(test_client)
-        return test_client
-
-    yield client
-    for test_client in clients:
-        test_client.close()
+    with api_clients(session, [metrics.router], MID_MARCH) as client:
+        yield client
 
 
 def test_a_shift_lead_reads_this_months_figures(
