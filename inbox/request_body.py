@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config import get_settings
 from db.base import utcnow
-from db.session import transaction
+from db.session import reading
 from domain.errors import DomainError, NotAuthenticated
 from domain.people import user_for_token
 from inbox.api.errors import API_PREFIX, domain_error_response
@@ -117,7 +117,7 @@ async def _login_missing(request: Request) -> Response | None:
 
 
 def _check_token(token: str, now: datetime) -> None:
-    with transaction() as session:
+    with reading() as session:
         user_for_token(session, token, now)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from config import get_settings
 from db.models import Process, ProcessKind, Site
-from db.session import transaction
+from db.session import reading
 from i18n import gettext_for
 
 # Every process run carries it: the Prefect UI's saved filter of cases shows these runs only.
@@ -51,5 +51,7 @@ def run_labels(session: Session, process_id: str) -> RunLabels:
 
 def process_run_name() -> str:
     """Return the running process flow run's business name (a flow's `flow_run_name`)."""
-    with transaction() as session:
+    # A read: it runs as the engine starts, outside any retry, so it must not queue for the
+    # SQLite write lock behind a burst of writers.
+    with reading() as session:
         return run_labels(session, flow_run.parameters["process_id"]).name

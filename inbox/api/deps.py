@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from db.base import utcnow
 from db.models import User
 from db.models.process_start import IDEMPOTENCY_KEY_MAX_CHARS
-from db.session import transaction
+from db.session import reading, transaction
 from domain.errors import NotAuthenticated
 from domain.people import user_for_token
 
@@ -39,9 +39,9 @@ def get_current_user(clock: ClockDep, token: Annotated[str | None, Depends(oauth
     """Return the user the bearer token belongs to, or refuse with 401."""
     if not token:
         raise NotAuthenticated("Log in first: send a bearer token")
-    # Its own short transaction: on SQLite a request-long one would hold the write lock while
-    # handlers that frame their own transactions wait for it.
-    with transaction() as session:
+    # Its own short read: a request-long transaction would hold SQLite's write lock while the
+    # handlers' own transactions wait for it, and a read never queues behind a writer.
+    with reading() as session:
         return user_for_token(session, token, clock())
 
 

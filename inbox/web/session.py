@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from db.models import User
-from db.session import transaction
+from db.session import reading
 from domain.errors import DomainError, Forbidden, NotAuthenticated
 from domain.people import user_for_token
 from inbox.api.deps import ClockDep
@@ -105,7 +105,7 @@ def current_web_user(request: Request, clock: ClockDep) -> User:
     if not token:
         raise LoginRequired("Log in first")
     try:
-        with transaction() as session:
+        with reading() as session:
             return user_for_token(session, token, clock())
     except NotAuthenticated as exc:
         request.session.clear()
@@ -118,7 +118,7 @@ def web_user_or_none(request: Request, now: datetime) -> User | None:
     if not token:
         return None
     try:
-        with transaction() as session:
+        with reading() as session:
             return user_for_token(session, token, now)
     except NotAuthenticated:
         return None  # an ended session: the error page shows without the navigation
