@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     default_timezone: str = "Asia/Shanghai"
 
     api_token_hours: int = Field(default=12, ge=1)
+    # Flow-run processes the local runner (`make up`) runs at once; more runs wait, scheduled, for
+    # a free slot. Each is a Python process that imports Prefect and the flows (~2 s of CPU,
+    # ~113 MiB): six keep two cores busy without thrashing, leave room for the minute sweep,
+    # outbox sender and watchdog beside people's runs, and cap the runs at ~700 MiB.
+    runner_process_limit: int = Field(default=6, ge=1)
     # A completion whose resume failed is retried by the sweep after this many seconds, so the
     # sweep never races the inbox's own immediate resume.
     resume_retry_after_seconds: int = Field(default=30, ge=0)

@@ -1,4 +1,5 @@
-"""Refuse a request body that is too large, or sent by someone not logged in, before reading it.
+"""Refuse a request body that is too large, or sent by someone not logged in, before reading it;
+refuse a JSON or form body that is not UTF-8 while reading it, before any route sees it.
 
 FastAPI reads a body before it runs the route's dependencies, the login check among them: without
 this gate an anonymous client could make the server buffer (or spool to disk) any amount first.
@@ -17,9 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from config import get_settings
 from db.base import utcnow
 from db.session import reading
-from domain.errors import DomainError, NotAuthenticated
+from domain.errors import DomainError, FieldProblem, Invalid, NotAuthenticated
 from domain.people import user_for_token
 from inbox.api.errors import API_PREFIX, domain_error_response
+from inbox.storable_input import Utf8Body, text_body_type
 
 LOGIN_PATH = f"{API_PREFIX}/auth/token"
 # Room for a multipart body's boundaries, part headers and the form's other fields (CSRF token)
@@ -46,6 +48,23 @@ class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(status_code=413)
         self.limit = limit
+
+
+class NotUtf8(Invalid):
+    """A JSON or form body whose bytes are not UTF-8 text; each problem names where."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__(problems)
+        self.message = "The request body is not valid UTF-8 text"
+
+
+class BodyNotUtf8(HTTPException):
+    """Raised from the body stream at the first sign that it is not UTF-8 (FastAPI re-raises
+    HTTP errors met while parsing a body, where any other error would become a bare 400)."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__(status_code=422)
+        self.error = NotUtf8(problems)
 
 
 def body_limit(headers: Headers) -> int:
@@ -79,7 +98,9 @@ class RequestBodyGate:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
-        await self.app(scope, _counted(receive, limit), send)
+        counted = _counted(receive, limit)
+        kind = text_body_type(request.headers.get("content-type", ""))
+        await self.app(scope, counted if kind is None else _utf8_checked(counted, kind), send)
 
 
 def _declared_length(headers: Headers) -> int | None:
@@ -137,10 +158,40 @@ def _counted(receive: Receive, limit: int) -> Receive:
     return counted
 
 
+def _utf8_checked(receive: Receive, kind: str) -> Receive:
+    """Return `receive` that raises BodyNotUtf8 once the `kind` body turns out not to be UTF-8.
+
+    A form is judged at its last chunk, before that chunk reaches the route: no route acts on
+    part of a body that is refused.
+    """
+    check = Utf8Body(kind)
+
+    async def checked() -> Message:
+        message = await receive()
+        if message["type"] == "http.request":
+            final = not message.get("more_body", False)
+            problems = check.feed(message.get("body", b""), final=final)
+            if problems:
+                raise BodyNotUtf8(problems)
+        return message
+
+    return checked
+
+
 def install_request_body_gate(app: FastAPI) -> None:
-    """Gate every request body of `app`, and answer a body cut off at its limit with a 413."""
+    """Gate every request body of `app`; answer a body cut off at its limit with a 413, and a
+    JSON or form body that is not UTF-8 with a 422 (a page for the browser, JSON for the API)."""
     app.add_middleware(RequestBodyGate)
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request: Request, exc: BodyTooLarge) -> Response:
         return domain_error_response(request, too_large(exc.limit))
+
+    @app.exception_handler(BodyNotUtf8)
+    async def _not_utf8(request: Request, exc: BodyNotUtf8) -> Response:
+        # The handler of domain errors installed last: the web's renders a page for its forms.
+        handler = request.app.exception_handlers.get(DomainError)
+        if handler is None:
+            return domain_error_response(request, exc.error)
+        response: Response = await handler(request, exc.error)
+        return response

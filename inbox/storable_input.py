@@ -1,10 +1,14 @@
 """Refuse input the database cannot store, naming the field: integers beyond its range, NUL
-characters and text that is not valid Unicode (lone surrogates).
+characters and text that is not valid Unicode (lone surrogates, bytes that are not UTF-8).
 
 One dependency of the whole application checks every path and query parameter and every JSON or
 form body, so that no route passes such a value on for the database driver to fail on (a 500).
+A JSON or form body that is not UTF-8 is refused while it is read (inbox.request_body), with the
+problems `Utf8Body` names: FastAPI would answer such JSON with a bare 400 and Starlette would
+decode a form's bytes into U+FFFD or Latin-1 look-alikes and store them.
 """
 
+import codecs
 from collections.abc import Iterator
 from typing import Any, get_args
 from urllib.parse import parse_qsl
@@ -18,7 +22,11 @@ from domain.errors import FieldProblem, Invalid
 # Integer columns are 32-bit on PostgreSQL: an id or offset beyond this names nothing stored.
 SMALLEST_INT = -(2**31)
 LARGEST_INT = 2**31 - 1
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+URLENCODED = "application/x-www-form-urlencoded"
+FORM_TYPES = (URLENCODED, "multipart/form-data")
+JSON_TYPE = "application/json"
+# The location and title of a problem with a body as a whole rather than one of its fields.
+BODY_LOC, BODY_LABEL = ("body",), "Request body"
 
 Loc = tuple[str | int, ...]
 
@@ -36,14 +44,81 @@ def _parameter_problems(request: Request) -> Iterator[FieldProblem]:
     for name, value in request.path_params.items():
         yield from _value_problems((name,), _as_integer(value) if name in integers else value)
     # The raw query, since decoding it would quietly turn invalid UTF-8 into U+FFFD.
-    raw = request.scope.get("query_string", b"").decode("latin-1")
-    for name, value in parse_qsl(raw, keep_blank_values=True, encoding="latin-1"):
-        try:
-            text = value.encode("latin-1").decode("utf-8")
-        except UnicodeDecodeError:
+    for name, text in _utf8_pairs(request.scope.get("query_string", b"")):
+        if text is None:
             yield FieldProblem((name,), "Must be valid text")
             continue
         yield from _value_problems((name,), _as_integer(text) if name in integers else text)
+
+
+def _utf8_pairs(urlencoded: bytes) -> Iterator[tuple[str, str | None]]:
+    """Yield each name and value of a query or form body; None for a value that is not UTF-8.
+
+    A name that is not UTF-8 is shown with U+FFFD and its value counts as not UTF-8 either.
+    """
+    raw = urlencoded.decode("latin-1")
+    for name, value in parse_qsl(raw, keep_blank_values=True, encoding="latin-1"):
+        shown = name.encode("latin-1").decode("utf-8", errors="replace")
+        try:
+            text = value.encode("latin-1").decode("utf-8")
+            name.encode("latin-1").decode("utf-8")
+        except UnicodeDecodeError:
+            yield shown, None
+            continue
+        yield shown, text
+
+
+def text_body_type(content_type: str) -> str | None:
+    """Return the body type ("json" or "form") whose bytes must be UTF-8 text, or None."""
+    media_type = content_type.partition(";")[0].strip().lower()
+    if media_type == JSON_TYPE or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return "json"
+    if media_type == URLENCODED:
+        return "form"
+    return None
+
+
+class Utf8Body:
+    """Check a JSON or form body for UTF-8 chunk by chunk, as it comes in.
+
+    JSON is decoded as it arrives, so a bad byte is found without keeping the body; a form is
+    kept until its end (a form is a few KiB), since its bad bytes may be percent-escaped.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._read = 0
+        self._form = bytearray()
+
+    def feed(self, chunk: bytes, *, final: bool) -> list[FieldProblem]:
+        """Return what is wrong with the body so far (at its end, with `final`); [] if nothing."""
+        if self.kind == "form":
+            self._form += chunk
+            if not final:
+                return []
+            return [
+                FieldProblem((name,), "Must be valid UTF-8 text")
+                for name, text in _utf8_pairs(bytes(self._form))
+                if text is None
+            ]
+        pending = len(self._decoder.getstate()[0])
+        try:
+            self._decoder.decode(chunk, final)
+        except UnicodeDecodeError as error:
+            position = self._read - pending + error.start + 1
+            return [
+                FieldProblem(
+                    BODY_LOC,
+                    "Must be valid UTF-8 text: byte {position} is not",
+                    {"position": position},
+                    label=BODY_LABEL,
+                )
+            ]
+        self._read += len(chunk)
+        return []
 
 
 def _integer_parameters(route: APIRoute) -> set[str]:

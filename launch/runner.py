@@ -1,13 +1,28 @@
-"""Serve every deployment declared in prefect.yaml from this process (the local flow runner)."""
+"""Serve every deployment declared in prefect.yaml from this process (the local flow runner).
 
+The runner starts at most `runner_process_limit` flow-run processes at once (setting
+KEFU_RUNNER_PROCESS_LIMIT); further runs stay scheduled until a slot frees. The runner is built
+here rather than by Prefect's `serve()`: unless given `limit`, `serve()` hands its runner
+`limit=None`, which means no limit at all, so PREFECT_RUNNER_PROCESS_LIMIT never applied (a burst
+of 50 complaints started ~69 flow-run processes on two cores); and the runner it builds is out of
+reach, so nothing could check the limit it ran with.
+"""
+
+import asyncio
 import importlib
+import logging
 from pathlib import Path
 from typing import Any
 
-from prefect import Flow, serve
+from prefect import Flow
+from prefect.exceptions import TerminationSignal
+from prefect.runner import Runner
 from prefect.schedules import Cron, Interval, Schedule
 
+from config import Settings, get_settings
 from launch.stack import PREFECT_YAML, declared_deployments
+
+logger = logging.getLogger(__name__)
 
 
 def runner_deployments(path: Path = PREFECT_YAML) -> list[Any]:
@@ -53,10 +68,23 @@ def _flow_at(entrypoint: str) -> Flow[..., Any]:
     return flow
 
 
+def flow_runner(settings: Settings | None = None) -> Runner:
+    """Return the runner of every served deployment, with its limit of flow-run processes."""
+    settings = settings or get_settings()
+    # Schedules stay active when the runner stops: a restart picks up where it left off.
+    return Runner(pause_on_shutdown=False, limit=settings.runner_process_limit)
+
+
 def main() -> None:
     """Serve the deployments until stopped."""
-    # Schedules stay active when the runner stops: a restart picks up where it left off.
-    serve(*runner_deployments(), pause_on_shutdown=False, print_starting_message=False)
+    runner = flow_runner()
+    # One runner serves them all, so the limit bounds their flow runs together.
+    for deployment in runner_deployments():
+        runner.add_deployment(deployment)
+    try:
+        asyncio.run(runner.start())
+    except (KeyboardInterrupt, TerminationSignal) as signal:
+        logger.info("runner stopped by %s", type(signal).__name__)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,6 @@ from launch.processes import Child, ProcessGroup, answers, port_taken
 
 # A resumed run is picked up within this many seconds (Prefect's default poll is 10 s).
 RUNNER_POLL_SECONDS = 1
-# Flow-run processes one runner runs at once (Prefect's default is 5, ~113 MiB each): the minute
-# sweep and outbox sender must never crowd out the runs people are waiting on.
-RUNNER_PROCESS_LIMIT = 12
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
 # Every process of the local stack listens here only.
 LOOPBACK = "127.0.0.1"
@@ -67,7 +64,6 @@ class StackConfig:
                 "KEFU_PROJECT_DIR": str(PROJECT_ROOT),
             }
         )
-        env.setdefault("PREFECT_RUNNER_PROCESS_LIMIT", str(RUNNER_PROCESS_LIMIT))
         if self.smtp_url:
             env["KEFU_SMTP_URL"] = self.smtp_url
         return env

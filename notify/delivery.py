@@ -12,6 +12,10 @@ takes no such key: a retried WeCom message that had arrived arrives twice.
 
 A group bot gets at most its per-minute quota; the overflow waits for the next minute. Several
 low-urgency messages waiting for one person on one channel go out as one merged message.
+
+A notice that asks someone to act on a task (the 【待办】 of a new task, a due-soon reminder) is
+checked against its task when the sender picks it up: if the task was completed or cancelled in
+the meantime, the message is marked "skipped" with the reason, not sent.
 """
 
 import hashlib
@@ -31,12 +35,19 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 import apprise
 import httpx
 from apprise.plugins.email import NotifyEmail, SecureMailMode
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings, get_settings
 from db.base import utcnow
-from db.models import DeliveryState, NotificationPreference, OutboxMessage, User
+from db.models import (
+    DeliveryState,
+    InboxTask,
+    NotificationPreference,
+    OutboxMessage,
+    TaskState,
+    User,
+)
 from db.session import get_sessionmaker
 from i18n import gettext_for
 from notify.bot_quota import forget_old_windows, take_bot_slot
@@ -78,6 +89,13 @@ PERSON_CHANNELS = (NotificationChannel.EMAIL, NotificationChannel.WECOM)
 # The note (an English msgid) and link that end a WeCom message clipped to its byte limit.
 CLIPPED_NOTE = "… (message too long) [Open the full task]({url})"
 RETRYABLE_STATES = (DeliveryState.PENDING, DeliveryState.FAILED)
+# Notices that ask the recipient to act on their task: stale once it is no longer open.
+TASK_ACTION_EVENTS = frozenset({NotificationEvent.TASK_ASSIGNED, NotificationEvent.TASK_DUE_SOON})
+# Why a task notice was not sent (English msgids; the ops page shows them translated).
+SKIP_REASONS: dict[str, str] = {
+    TaskState.DONE: "The task was already completed when the notice was due to go out",
+    TaskState.CANCELLED: "The task was already cancelled when the notice was due to go out",
+}
 
 
 @dataclass
@@ -90,6 +108,8 @@ class DeliveryReport:
     deferred: int = 0
     # Sent inside another message of the same burst (counted here, not in `sent`).
     merged: int = 0
+    # Not sent: a task notice whose task was completed or cancelled before it went out.
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,8 @@ class Claim:
     urgent: bool = False
     previous_state: str = DeliveryState.PENDING
     display_name: str = ""
+    # The state of the message's task when it was claimed; None for news not about a task.
+    task_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,9 +185,11 @@ def _claim_of(session: Session, message_id: int, attempt: int) -> Claim:
             User.locale,
             User.display_name,
             NotificationPreference.wecom_userid,
+            InboxTask.state.label("task_state"),
         )
         .outerjoin(User, User.id == OutboxMessage.recipient_id)
         .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
+        .outerjoin(InboxTask, InboxTask.id == OutboxMessage.task_id)
         .where(OutboxMessage.id == message_id)
     ).one()
     addresses = {
@@ -189,6 +213,7 @@ def _claim_of(session: Session, message_id: int, attempt: int) -> Claim:
         urgent=row.urgent,
         previous_state=DeliveryState.PENDING if attempt == 1 else DeliveryState.FAILED,
         display_name=row.display_name or "",
+        task_state=row.task_state,
     )
 
 
@@ -218,6 +243,36 @@ def claim_next(session: Session, *, now: datetime) -> Claim | None:
     return None if moved is None else _claim_of(session, moved.id, moved.attempts)
 
 
+def skip_reason(claimed: Claim) -> str | None:
+    """Return why the claimed message must not go out (its task is closed), or None if it may."""
+    if claimed.event not in TASK_ACTION_EVENTS or claimed.task_state is None:
+        return None
+    return SKIP_REASONS.get(claimed.task_state)
+
+
+def _task_still_open() -> ColumnElement[bool]:
+    """Return the condition that a message is no task notice, or its task is still open."""
+    task_closed = (
+        select(InboxTask.id)
+        .where(InboxTask.id == OutboxMessage.task_id, InboxTask.state != TaskState.OPEN)
+        .exists()
+    )
+    return or_(OutboxMessage.event.not_in(list(TASK_ACTION_EVENTS)), ~task_closed)
+
+
+def record_skipped(session: Session, claimed: Claim, reason: str, *, now: datetime) -> None:
+    """Mark the claimed message skipped for `reason`, untried (no attempt is used up)."""
+    _finish(
+        session,
+        claimed,
+        state=DeliveryState.SKIPPED,
+        attempts=claimed.attempt - 1,
+        sending_since=None,
+        skip_reason=reason,
+        skipped_at=now,
+    )
+
+
 def defer(session: Session, claimed: Claim, *, until: datetime) -> None:
     """Give a claimed message back untried, due again at `until` (no attempt is used up)."""
     _finish(
@@ -243,7 +298,10 @@ def is_mergeable(claimed: Claim) -> bool:
 def claim_companions(
     session: Session, claimed: Claim, *, now: datetime, hold: timedelta
 ) -> list[Companion]:
-    """Claim the other low-urgency messages due (or due within `hold`) to the same person."""
+    """Claim the other low-urgency messages due (or due within `hold`) to the same person.
+
+    A task notice whose task has closed is left out; it is skipped when claimed on its own.
+    """
     rows = session.execute(
         update(OutboxMessage)
         .where(
@@ -254,6 +312,7 @@ def claim_companions(
             OutboxMessage.urgent.is_(False),
             OutboxMessage.event.not_in(list(UNMERGEABLE_EVENTS)),
             OutboxMessage.next_attempt_at <= now + hold,
+            _task_still_open(),
         )
         .values(state=DeliveryState.SENDING, sending_since=now, attempts=OutboxMessage.attempts + 1)
         .returning(
@@ -556,11 +615,16 @@ class Attempt:
 def _next_attempt(session: Session, senders: Senders, report: DeliveryReport) -> Attempt | None:
     """Claim the next due message with its group bot's slot or its burst; None if none is due.
 
-    A group bot's message past its quota waits for the next minute, and the one after it is
-    claimed instead.
+    A task notice whose task has closed is skipped, and a group bot's message past its quota
+    waits for the next minute; the message after it is claimed instead.
     """
     settings, now = senders.settings, senders.clock()
     while (claimed := claim_next(session, now=now)) is not None:
+        if (reason := skip_reason(claimed)) is not None:
+            record_skipped(session, claimed, reason, now=now)
+            report.skipped += 1
+            logger.info("outbox message %s skipped: %s", claimed.message_id, reason)
+            continue
         if claimed.channel == NotificationChannel.WECOM_BOT and claimed.bot_name:
             wait_until = take_bot_slot(
                 session,

@@ -16,6 +16,7 @@ class DeliveryState(StrEnum):
     FAILED = "failed"  # failed, will be retried at next_attempt_at
     DEAD = "dead"  # failed on every attempt
     UNKNOWN = "unknown"  # the send may or may not have happened; never re-sent blindly
+    SKIPPED = "skipped"  # not sent: stale by the time the sender picked it up (see skip_reason)
 
 
 class OutboxMessage(Base):
@@ -54,3 +55,6 @@ class OutboxMessage(Base):
     # Who last asked for a failed, dead or unknown message to be sent again, and when.
     retry_requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     retry_requested_at: Mapped[datetime | None]
+    # Why and when the sender let a stale message go unsent (an English msgid, shown translated).
+    skip_reason: Mapped[str | None] = mapped_column(String(200))
+    skipped_at: Mapped[datetime | None]

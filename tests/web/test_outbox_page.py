@@ -4,8 +4,9 @@ import uuid
 
 from sqlalchemy import select
 
-from db.models import DeliveryState, OutboxMessage
+from db.models import DeliveryState, OutboxMessage, TaskState
 from db.session import transaction
+from notify.delivery import SKIP_REASONS
 from tests.support.factories import person
 from tests.support.web import csrf_of, logged_in
 
@@ -57,3 +58,31 @@ def test_others_cannot_see_or_retry_deliveries(app: object) -> None:
     )
     with transaction() as session:
         assert session.get_one(OutboxMessage, message_id).state == DeliveryState.DEAD
+
+
+def test_a_skipped_notice_is_listed_with_its_reason_in_chinese_and_no_retry(app: object) -> None:
+    with transaction() as session:
+        message = OutboxMessage(
+            dedup_key=f"test:{uuid.uuid4()}",
+            event="task_assigned",
+            channel="email",
+            recipient_id=person(session, "zhangmin").id,
+            subject="【待办】回复住户：3-2-801",
+            body="…",
+            state=DeliveryState.SKIPPED,
+            skip_reason=SKIP_REASONS[TaskState.DONE],
+        )
+        session.add(message)
+        session.flush()
+        message_id = message.id
+    admin = logged_in(app, "admin")
+
+    overview = admin.get("/admin/outbox")
+    # Its own tab with a count; not among the problems, which need someone to act.
+    assert 'data-testid="count-skipped"' in overview.text and "已跳过 (" in overview.text
+    assert "3-2-801" not in overview.text
+
+    page = admin.get("/admin/outbox?state=skipped")
+    assert page.status_code == 200
+    assert "3-2-801" in page.text and "通知发出前任务已办结，未发送" in page.text
+    assert f'data-testid="retry-{message_id}"' not in page.text

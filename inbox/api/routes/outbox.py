@@ -37,6 +37,8 @@ class OutboxMessagePublic(BaseModel):
     merged_into_id: int | None
     retry_requested_by_id: int | None
     retry_requested_at: datetime | None
+    skip_reason: str | None
+    skipped_at: datetime | None
 
 
 @router.get("/problems", response_model=list[OutboxMessagePublic])

@@ -1,5 +1,5 @@
 """Outbox operations for ops admins: deliveries that failed, died or ended unknown, and retry;
-processes the watchdog gave up restarting."""
+task notices skipped because their task closed first; processes the watchdog gave up restarting."""
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -32,6 +32,7 @@ def outbox_page(
                 session, actor, states=states, limit=SHOWN_PROBLEMS
             ),
             "problem_states": list(operations.PROBLEM_STATES),
+            "listed_states": [*operations.PROBLEM_STATES, DeliveryState.SKIPPED],
             "chosen": state,
             "stuck_processes": watchdog.flagged_processes(session, SHOWN_PROBLEMS),
         }
