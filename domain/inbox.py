@@ -147,6 +147,9 @@ def open_task(
     session.add(task)  # in the session first: its clock runs on its site's calendar
     if step.sla_target is not None and request.sla_ladder is not None:
         start_clock(task, request.sla_ladder, step.sla_target, request.sla_started_at or now, now)
+    if task.sla_ladder is None and task.due_at is not None:
+        # A due time without a ladder: the sweep looks at it once it passes (domain.sla).
+        task.next_check_at = task.due_at
     # Someone out of office when the task opens gets it through their substitute, if the
     # substitute may decide the step; otherwise it waits for them (a manager can reassign it).
     substitute = (
