@@ -18,6 +18,7 @@ from domain.steps import HumanRequest, HumanStep
 from domain.substitutes import active_substitute
 from domain.task_access import (
     barred,
+    deciding_roles,
     declared_step,
     get_task,
     may_act,
@@ -229,8 +230,12 @@ def claim(session: Session, user: User, task_id: int, now: datetime) -> InboxTas
         raise Forbidden("This task is not in your role's queue")
     if task.site_id != user.site_id:
         raise Forbidden("This task belongs to another site")
-    if user.id in barred(session, task, declared_step(task)):
+    step = declared_step(task)
+    if user.id in barred(session, task, step):
         raise Forbidden("You are part of this case and may not decide this step")
+    if not user.has_role(*deciding_roles(task, step)):
+        # An escalation tier's queue shows the task to that tier; it decides only if it may.
+        raise Forbidden("You may not decide this step")
     won = session.execute(
         update(InboxTask)
         .where(
