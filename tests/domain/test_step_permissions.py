@@ -16,7 +16,7 @@ from domain.processes import get_process
 from domain.steps import HumanRequest, HumanStep
 from domain.substitutes import set_substitute
 from domain.task_access import eligible_assignees, why_not_take
-from domain.training_plan import SUPERVISOR_LADDER
+from domain.training_plan import APPROVAL_LADDER, SUPERVISOR_LADDER
 from flows.catalog import STEPS
 from flows.complaint import DEPARTMENT_WORK
 from flows.onboarding import CHOOSE_MENTOR, DISMISSAL
@@ -256,6 +256,28 @@ def test_an_overdue_draft_goes_to_the_managers_queue_but_only_a_supervisor_draft
     # A supervisor still drafts it (an unfit plan is refused later, when it is recorded).
     done = inbox.complete(session, supervisor, task.id, {}, STEPS, NOW)
     assert (done.state, done.completed_by_id) == (TaskState.DONE, supervisor.id)
+
+
+def test_an_overdue_approval_tells_quality_and_stays_the_site_managers_decision(
+    session: Session,
+) -> None:
+    drafter, manager = person(session, "zhaolei"), person(session, "chenjing")
+    quality = person(session, "zhoupin")
+    plan = case(session, ProcessKind.TRAINING_PLAN, drafter, drafter=drafter)
+    request = HumanRequest(
+        process_id=plan.id, key="draft-approval-1-1", site_id=drafter.site_id,
+        assignee_id=manager.id, candidate_role="site_manager", owner_of_record_id=manager.id,
+        sla_ladder=APPROVAL_LADDER, sla_started_at=NOW,
+    )  # fmt: skip
+    task = inbox.open_task(session, APPROVE, request, str(uuid.uuid4()), NOW)
+    assert task.due_at is not None and task.sla_rule == "training_plan/approval/general/resolution"
+    assert "escalated:quality" in sla.apply_clock(session, task.id, task.due_at, STEPS)
+
+    assert inbox.get_task(session, quality, task.id).candidate_role == "quality"
+    with pytest.raises(Forbidden):
+        inbox.complete(session, quality, task.id, APPROVAL, STEPS, NOW)
+    done = inbox.complete(session, manager, task.id, APPROVAL, STEPS, NOW)
+    assert (done.state, done.completed_by_id) == (TaskState.DONE, manager.id)
 
 
 def test_escalated_department_work_is_still_decided_by_its_queue(session: Session) -> None:
