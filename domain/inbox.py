@@ -18,6 +18,7 @@ from domain.steps import HumanRequest, HumanStep
 from domain.substitutes import active_substitute
 from domain.task_access import (
     barred,
+    deciding_roles,
     declared_step,
     get_task,
     may_act,
@@ -147,6 +148,9 @@ def open_task(
     session.add(task)  # in the session first: its clock runs on its site's calendar
     if step.sla_target is not None and request.sla_ladder is not None:
         start_clock(task, request.sla_ladder, step.sla_target, request.sla_started_at or now, now)
+    if task.sla_ladder is None and task.due_at is not None:
+        # A due time without a ladder: the sweep looks at it once it passes (domain.sla).
+        task.next_check_at = task.due_at
     # Someone out of office when the task opens gets it through their substitute, if the
     # substitute may decide the step; otherwise it waits for them (a manager can reassign it).
     substitute = (
@@ -226,8 +230,12 @@ def claim(session: Session, user: User, task_id: int, now: datetime) -> InboxTas
         raise Forbidden("This task is not in your role's queue")
     if task.site_id != user.site_id:
         raise Forbidden("This task belongs to another site")
-    if user.id in barred(session, task, declared_step(task)):
+    step = declared_step(task)
+    if user.id in barred(session, task, step):
         raise Forbidden("You are part of this case and may not decide this step")
+    if not user.has_role(*deciding_roles(task, step)):
+        # An escalation tier's queue shows the task to that tier; it decides only if it may.
+        raise Forbidden("You may not decide this step")
     won = session.execute(
         update(InboxTask)
         .where(

@@ -17,18 +17,16 @@ from db.models import (
     Role,
     TaskState,
     TrainingPlan,
-    TrainingSession,
     User,
 )
 from domain.errors import NotFound
+from domain.plan_access import involved_plan
 from domain.task_access import PersonColumn, readable_tasks
-from domain.training_plan import scope
 
 # The people a case names (who it is about, who runs it): (their column, the row's process id).
+# A training plan's people are read by its own rule (domain.plan_access).
 CASE_PEOPLE: tuple[PersonColumn, ...] = (
     (Complaint.owner_of_record_id, Complaint.process_id),
-    (TrainingPlan.drafter_id, TrainingPlan.process_id),
-    (TrainingSession.trainer_id, TrainingSession.process_id),
     (NewHire.user_id, NewHire.process_id),
     (NewHire.trainer_id, NewHire.process_id),
     (NewHire.mentor_id, NewHire.process_id),
@@ -42,10 +40,18 @@ CASE_PEOPLE: tuple[PersonColumn, ...] = (
 
 def get_process(session: Session, user: User, process_id: str) -> Process:
     """Return the process if `user` takes part in it now: they started it, are one of its
-    people, hold, own or may pick up one of its tasks, manage its site, or attend its training.
+    people, hold, own or may pick up one of its tasks, or manage its site. A training plan is
+    read by the plan's own rule (`involved_plan`), the one GET /training-plans/{id} applies.
 
     Having been told about it once is no reason: access ends with the involvement.
     """
+    kind = session.scalar(select(Process.kind).where(Process.id == process_id))
+    if kind == ProcessKind.TRAINING_PLAN:
+        try:
+            involved_plan(session, user, process_id)
+            return session.get_one(Process, process_id)
+        except NotFound:
+            raise NotFound("Process {process_id} does not exist", process_id=process_id) from None
     statement = select(Process).where(Process.id == process_id)
     if not user.has_role(Role.OPS_ADMIN):
         works_on_it = readable_tasks(user).where(InboxTask.process_id == Process.id).exists()
@@ -57,24 +63,9 @@ def get_process(session: Session, user: User, process_id: str) -> Process:
             or_(Process.started_by_id == user.id, works_on_it, named_in_it, manages_it)
         )
     process = session.scalar(statement)
-    if process is None and attends(session, user, process_id):
-        process = session.get(Process, process_id)
     if process is None:
         raise NotFound("Process {process_id} does not exist", process_id=process_id)
     return process
-
-
-def attends(session: Session, user: User, process_id: str) -> bool:
-    """Return whether `user` is in the audience of a session of the training plan `process_id`."""
-    plan = session.get(TrainingPlan, process_id)
-    if plan is None or plan.site_id != user.site_id:
-        return False
-    items = session.scalars(
-        select(TrainingSession.item_index)
-        .where(TrainingSession.process_id == process_id)
-        .distinct()
-    )
-    return any(user.id in {u.id for u in scope(session, plan, item)} for item in items)
 
 
 # The table that holds each kind of process's own facts, keyed by the process id.

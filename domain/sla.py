@@ -1,4 +1,5 @@
-"""SLA clocks on inbox tasks: set the due time when a task opens, warn, escalate, remind, pause.
+"""SLA clocks on inbox tasks: set the due time when a task opens, warn, escalate, remind, pause;
+and for a task with a due time but no ladder, tell its holder and owner once that it passed.
 
 The rules (ladders, calendars, moments) are plain functions in rules/sla.py; this module applies
 their verdicts to rows, records events and queues notifications, all in the caller's transaction.
@@ -191,7 +192,8 @@ class SweepLookups:
 def apply_clock(
     session: Session, task_id: int, now: datetime, steps: Mapping[str, HumanStep[Any]]
 ) -> list[str]:
-    """Warn, escalate one tier or remind, as the rules say at `now`; return what was done."""
+    """Warn, escalate one tier or remind, as the rules say at `now`, or tell that a due time
+    without a ladder passed; return what was done."""
     return apply_clocks(session, [task_id], now, steps)
 
 
@@ -233,16 +235,20 @@ class _Plan:
     warning: NewEvent | None = None
     escalation: NewEvent | None = None
     reminder: NewEvent | None = None
+    overdue: NewEvent | None = None
 
     def events(self) -> list[NewEvent]:
         """Return the plan's events in the order they are recorded."""
-        return [e for e in (self.warning, self.escalation, self.reminder) if e is not None]
+        events = (self.warning, self.escalation, self.reminder, self.overdue)
+        return [e for e in events if e is not None]
 
 
 def _plan(task: InboxTask, now: datetime) -> _Plan:
     judged = verdict(task, now)
     plan = _Plan(task, judged)
     if judged is None:
+        if task.due_at is not None and task.due_at <= now:
+            plan.overdue = _overdue_event(task, now)
         return plan
     if judged.warn:
         plan.warning = _warning_event(task, now, judged)
@@ -264,6 +270,15 @@ def _apply(
     # An event already recorded (an earlier sweep in this minute) was acted on then: the action
     # counts as done, but nobody is told twice.
     task, done = plan.task, []
+    if plan.judged is None:
+        # No ladder: its due time is the one moment to check. Once it passed, the holder and the
+        # owner of record are told; the task stays with its holder, whose role decides the step.
+        if plan.overdue is not None:
+            if plan.overdue.dedup_key in recorded:
+                _tell_overdue(session, task, now, plan.overdue, steps, lookups)
+            done.append("overdue")
+        task.next_check_at = None if plan.overdue is not None else task.due_at
+        return done
     if plan.warning is not None:
         if plan.warning.dedup_key in recorded:
             _warn(session, task, now, plan.warning, steps, lookups)
@@ -333,6 +348,28 @@ def _warn(
         task, steps, holder_name=holder_name, reason=task.sla_rule or "", tier=_tier_number(task)
     )
     _tell(session, task, "task_due_soon", holders, context, event, lookups)
+
+
+def _overdue_event(task: InboxTask, now: datetime) -> NewEvent:
+    data = {"due_at": _iso(task.due_at), "holder_id": task.assignee_id, "role": task.candidate_role}
+    return _event(task, "task_overdue", now, data, f"task:{task.id}:overdue:{_iso(task.due_at)}")
+
+
+def _tell_overdue(
+    session: Session,
+    task: InboxTask,
+    now: datetime,
+    event: NewEvent,
+    steps: Mapping[str, HumanStep[Any]],
+    lookups: SweepLookups,
+) -> None:
+    holders = _holders(session, task, lookups)
+    told = {user.id: user for user in holders}
+    if task.owner_of_record_id is not None:
+        told.setdefault(task.owner_of_record_id, lookups.user(session, task.owner_of_record_id))
+    holder_name = holders[0].display_name if task.assignee_id is not None else None
+    context = _context(task, steps, holder_name=holder_name)
+    _tell(session, task, "task_overdue", list(told.values()), context, event, lookups)
 
 
 def _escalation_event(

@@ -18,6 +18,7 @@ from db.models import (
 )
 from domain.errors import NotFound
 from domain.steps import HumanStep, Party
+from rules.sla import TierRole
 
 # A column naming a person, and the process id of the same row.
 PersonColumn = tuple[InstrumentedAttribute[int | None], InstrumentedAttribute[str]]
@@ -75,8 +76,12 @@ def barred(session: Session, task: InboxTask, step: HumanStep[Any]) -> set[int]:
 def deciding_roles(task: InboxTask, step: HumanStep[Any]) -> set[Role]:
     """Return the roles whose members at the site may decide `task` or be handed it."""
     roles = set(step.decided_by)
-    if task.candidate_role is not None:
-        # The queue the flow or the escalation ladder put the task in decides it too.
+    if task.candidate_role is None:
+        return roles
+    # The queue the flow put the task in decides it too. An escalation ladder's queue brings its
+    # tier in to see and hand on the task, but decides only a step the declaration leaves to the
+    # queue (a department's work): a decision that belongs to a role stays with that role.
+    if task.tier == TierRole.STAFF or not step.decided_by:
         roles.add(Role(task.candidate_role))
     return roles
 

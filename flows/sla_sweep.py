@@ -7,7 +7,8 @@
    the last working day.
 5. New hires: a final deadline passed without a passing retake → the dismissal decision.
 6. Out of office: work still held by someone whose substitution has begun goes to the substitute.
-7. SLA clocks: warn before a breach, escalate one tier on a breach, remind the top tier.
+7. SLA clocks: warn before a breach, escalate one tier on a breach, remind the top tier; a task
+   past a due time that no ladder runs: tell its holder and its owner of record, once.
 
 Each part is idempotent: two sweeps of the same minute change nothing twice.
 """

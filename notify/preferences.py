@@ -22,7 +22,13 @@ from notify.render import NotificationChannel, NotificationEvent
 logger = logging.getLogger(__name__)
 
 # Escalations and SLA warnings must reach people at once, quiet hours or not.
-URGENT_EVENTS = frozenset({NotificationEvent.TASK_ESCALATED, NotificationEvent.TASK_DUE_SOON})
+URGENT_EVENTS = frozenset(
+    {
+        NotificationEvent.TASK_ESCALATED,
+        NotificationEvent.TASK_DUE_SOON,
+        NotificationEvent.TASK_OVERDUE,
+    }
+)
 URGENT_LEVEL = "urgent"
 # Summaries are already one message; they are never folded into a burst.
 UNMERGEABLE_EVENTS = frozenset(

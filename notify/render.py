@@ -44,6 +44,8 @@ class NotificationEvent(StrEnum):
     TASK_ASSIGNED = "task_assigned"
     TASK_DUE_SOON = "task_due_soon"
     TASK_ESCALATED = "task_escalated"
+    # A due time without an escalation ladder passed; the task stays with its holder.
+    TASK_OVERDUE = "task_overdue"
     COMPLAINT_RESOLVED = "complaint_resolved"
     COMPLAINT_REOPENED = "complaint_reopened"
     COMPLAINT_CLOSED = "complaint_closed"

@@ -22,8 +22,9 @@ CLOCK_BATCH = 100
 
 @task(name="check-sla-clocks", **ON_TRANSIENT_DB_ERROR)
 def check_sla_clocks(now: datetime) -> dict[str, int]:
-    """Warn, escalate or remind every task whose clock says so at `now`; count what was done."""
-    counts = {"warned": 0, "escalated": 0, "reminded": 0}
+    """Warn, escalate or remind every task whose clock says so at `now`, and tell of each task
+    past a due time that no ladder runs; count what was done."""
+    counts = {"warned": 0, "escalated": 0, "reminded": 0, "overdue": 0}
     while True:
         with reading() as session:
             task_ids = sla.due_for_check(session, now, SWEEP_BATCH)

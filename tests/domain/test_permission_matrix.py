@@ -179,3 +179,67 @@ def test_a_party_the_step_bars_can_neither_decide_it_nor_be_handed_it(
     # Not even as the task's holder.
     held_by(session, scene.task, barred)
     assert not act(session, scene, barred, "complete")
+
+
+# Who decides each step, as docs/audit.md reads it from the source documents: the roles that may
+# take it (besides the person the flow names and the queue it waits in) and the parties it bars.
+# A change to a declaration must change this table, and the audit with it.
+SOURCE_ROLES: dict[str, tuple[tuple[Role, ...], tuple[Party, ...]]] = {
+    # 首问负责制 and the escalation chain: staff → shift lead → supervisor → manager → quality.
+    "complaint.first-response": (
+        (Role.STAFF, Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SITE_MANAGER, Role.QUALITY),
+        (),
+    ),
+    "complaint.resolution": (
+        (Role.STAFF, Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SITE_MANAGER, Role.QUALITY),
+        (),
+    ),
+    "complaint.department-work": ((), ()),  # the department it was dispatched to (its queue)
+    "complaint.return-visit": (
+        (Role.STAFF, Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SITE_MANAGER, Role.QUALITY),
+        (),
+    ),
+    # 客服主管制定计划，管理处经理/主任审批; 人事部负责培训过程的跟进及记录.
+    "training_plan.draft": ((Role.SUPERVISOR,), ()),
+    "training_plan.revise": ((Role.SUPERVISOR,), ()),
+    "training_plan.approve": ((Role.SITE_MANAGER,), (Party.DRAFTER,)),
+    "training_plan.record-session": ((Role.SUPERVISOR, Role.HR), ()),
+    "training_plan.assess": ((Role.SUPERVISOR,), ()),
+    "training_plan.analyse": ((Role.SUPERVISOR,), ()),
+    # 客服主管安排试岗 (the mentor); 主管/班长 train; 人事部组织考试; 讲师 revises the training.
+    "onboarding.choose-mentor": ((Role.SUPERVISOR,), ()),
+    "onboarding.training-day": ((Role.SHIFT_LEAD, Role.SUPERVISOR), (Party.NEW_HIRE,)),
+    "onboarding.mentor-shift": (
+        (Role.STAFF, Role.SHIFT_LEAD, Role.SUPERVISOR),
+        (Party.NEW_HIRE,),
+    ),
+    "onboarding.exam": ((Role.HR,), (Party.NEW_HIRE,)),
+    "onboarding.retraining": ((Role.SHIFT_LEAD, Role.SUPERVISOR), (Party.NEW_HIRE,)),
+    "onboarding.dismissal-decision": ((Role.SITE_MANAGER,), (Party.NEW_HIRE,)),
+    "onboarding.revise-training": ((Role.SHIFT_LEAD, Role.SUPERVISOR), (Party.NEW_HIRE,)),
+    # 离职员工梳理、传授; 接替人员确认; 安排专人监督 (the supervising person).
+    "resignation.approve-plan": ((Role.SUPERVISOR,), (Party.LEAVER, Party.SUCCESSOR)),
+    "resignation.inventory": (
+        (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SITE_MANAGER),
+        (Party.SUCCESSOR,),
+    ),
+    "resignation.confirm-items": ((), (Party.LEAVER,)),
+    "resignation.resolve-disputes": (
+        (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SITE_MANAGER),
+        (Party.LEAVER, Party.SUCCESSOR),
+    ),
+    "resignation.hold-session": (
+        (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SITE_MANAGER),
+        (Party.SUCCESSOR,),
+    ),
+    "resignation.confirm-session": ((), (Party.LEAVER,)),
+    "resignation.follow-up-evaluation": (
+        (Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SITE_MANAGER),
+        (Party.LEAVER, Party.SUCCESSOR),
+    ),
+}
+
+
+def test_each_step_is_decided_by_the_roles_the_audit_reads_in_the_sources() -> None:
+    declared = {name: (tuple(step.decided_by), tuple(step.not_by)) for name, step in STEPS.items()}
+    assert declared == SOURCE_ROLES

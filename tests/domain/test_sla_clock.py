@@ -1,5 +1,7 @@
-"""SLA clocks on real tasks: due times from the calendar, warnings, the climb, reminders, pauses."""
+"""SLA clocks on real tasks: due times from the calendar, warnings, the climb, reminders, pauses;
+and the due time of a task no ladder runs, told once when it passes."""
 
+import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -8,15 +10,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import domain.calendars
-from db.models import Event, InboxTask, OutboxMessage
-from domain import sla
+from db.models import Event, InboxTask, OutboxMessage, ProcessKind
+from domain import inbox, sla
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.inbox import announce
+from domain.steps import HumanRequest
 from flows.catalog import STEPS
 from flows.complaint import RESOLUTION
+from flows.onboarding import TRAINING_DAY
 from launch.demo import DEMO_SITE_CODE
 from rules.calendar import CalendarBook, SiteCalendarChange, load_calendars, site_version
-from tests.support.factories import complaint_task, person
+from tests.support.factories import case, complaint_task, person
 
 CST = ZoneInfo("Asia/Shanghai")
 
@@ -181,3 +185,38 @@ def test_a_task_that_opens_later_is_announced_once_it_opens(session: Session) ->
     assert task.announced_at == opens
     assert outbox_for(session, task, "zhangmin", "task_assigned") > 0
     assert not waiting(opens + timedelta(minutes=1))  # told once: the next sweep passes it by
+
+
+def test_a_due_time_without_a_ladder_is_told_once_and_the_task_stays_with_its_holder(
+    session: Session,
+) -> None:
+    # Onboarding day 3: the trainer confirms it by the end of service; HR registered the hire.
+    hr, trainer = person(session, "sunli"), person(session, "lihua")
+    hire = case(session, ProcessKind.ONBOARDING, hr)
+    due = at("2026-09-03 17:30")
+    request = HumanRequest(
+        process_id=hire.id, key="day-3", site_id=hr.site_id, assignee_id=trainer.id,
+        owner_of_record_id=hr.id, available_from=at("2026-09-03 08:30"), due_at=due,
+    )  # fmt: skip
+    task = inbox.open_task(
+        session, TRAINING_DAY, request, str(uuid.uuid4()), at("2026-09-01 10:00")
+    )
+    assert (task.sla_ladder, task.due_at, task.next_check_at) == (None, due, due)
+
+    assert task.id not in sla.due_for_check(session, due - timedelta(minutes=1), 10_000)
+    assert task.id in sla.due_for_check(session, due, 10_000)
+    assert sweep(session, task, due) == ["overdue"]
+
+    # The holder and the owner of record are told; the decision stays with the trainer's role.
+    assert (task.assignee_id, task.candidate_role) == (trainer.id, None)
+    assert outbox_for(session, task, "lihua", "task_overdue") == 1
+    assert outbox_for(session, task, "sunli", "task_overdue") == 1
+    overdue = session.scalars(
+        select(Event).where(Event.task_id == task.id, Event.kind == "task_overdue")
+    ).one()
+    assert overdue.data == {"due_at": due.isoformat(), "holder_id": trainer.id, "role": None}
+    # Once: the sweep no longer picks it up, and a repeated pass tells nobody twice.
+    assert task.next_check_at is None
+    assert task.id not in sla.due_for_check(session, due + timedelta(days=1), 10_000)
+    sweep(session, task, due + timedelta(minutes=1))
+    assert outbox_for(session, task, "sunli", "task_overdue") == 1

@@ -10,15 +10,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Event, InboxTask, OutboxMessage, ProcessKind, Role, Site, TaskState, User
-from domain import inbox
+from domain import inbox, sla
 from domain.errors import Forbidden, Invalid, NotFound
 from domain.processes import get_process
 from domain.steps import HumanRequest, HumanStep
 from domain.substitutes import set_substitute
 from domain.task_access import eligible_assignees, why_not_take
+from domain.training_plan import APPROVAL_LADDER, SUPERVISOR_LADDER
 from flows.catalog import STEPS
+from flows.complaint import DEPARTMENT_WORK
 from flows.onboarding import CHOOSE_MENTOR, DISMISSAL
-from flows.training_plan import APPROVE
+from flows.training_plan import APPROVE, DRAFT
 from i18n import gettext_for
 from tests.support.factories import case, colleague, complaint_task, person
 
@@ -222,6 +224,72 @@ def test_an_admin_decides_for_someone_only_through_the_audited_action(session: S
     ).one()
     assert event.actor_id == admin.id
     assert (event.data["on_behalf_of_id"], event.data["reason"]) == (manager.id, "经理电话授权")
+
+
+# --- an escalation brings a tier in; the decision stays with the step's role (audit) ------------
+
+
+def test_an_overdue_draft_goes_to_the_managers_queue_but_only_a_supervisor_drafts(
+    session: Session,
+) -> None:
+    supervisor, manager = person(session, "zhaolei"), person(session, "chenjing")
+    plan = case(session, ProcessKind.TRAINING_PLAN, supervisor, drafter=supervisor)
+    request = HumanRequest(
+        process_id=plan.id, key="draft-1", site_id=supervisor.site_id,
+        assignee_id=supervisor.id, owner_of_record_id=supervisor.id,
+        sla_ladder=SUPERVISOR_LADDER, sla_started_at=NOW,
+    )  # fmt: skip
+    task = inbox.open_task(session, DRAFT, request, str(uuid.uuid4()), NOW)
+    assert task.due_at is not None
+    assert "escalated:site_manager" in sla.apply_clock(session, task.id, task.due_at, STEPS)
+    assert (task.candidate_role, task.assignee_id) == ("site_manager", None)
+
+    # The site manager sees it in the queue and may hand it on, but not draft it.
+    assert inbox.get_task(session, manager, task.id).id == task.id
+    with pytest.raises(Forbidden) as refused:
+        inbox.claim(session, manager, task.id, NOW)
+    assert refused.value.message == "You may not decide this step"
+    with pytest.raises(Forbidden):
+        inbox.complete(session, manager, task.id, {}, STEPS, NOW)
+    eligible = eligible_assignees(session, task)
+    assert eligible and all(u.has_role(Role.SUPERVISOR) for u in eligible)
+    # A supervisor still drafts it (an unfit plan is refused later, when it is recorded).
+    done = inbox.complete(session, supervisor, task.id, {}, STEPS, NOW)
+    assert (done.state, done.completed_by_id) == (TaskState.DONE, supervisor.id)
+
+
+def test_an_overdue_approval_tells_quality_and_stays_the_site_managers_decision(
+    session: Session,
+) -> None:
+    drafter, manager = person(session, "zhaolei"), person(session, "chenjing")
+    quality = person(session, "zhoupin")
+    plan = case(session, ProcessKind.TRAINING_PLAN, drafter, drafter=drafter)
+    request = HumanRequest(
+        process_id=plan.id, key="draft-approval-1-1", site_id=drafter.site_id,
+        assignee_id=manager.id, candidate_role="site_manager", owner_of_record_id=manager.id,
+        sla_ladder=APPROVAL_LADDER, sla_started_at=NOW,
+    )  # fmt: skip
+    task = inbox.open_task(session, APPROVE, request, str(uuid.uuid4()), NOW)
+    assert task.due_at is not None and task.sla_rule == "training_plan/approval/general/resolution"
+    assert "escalated:quality" in sla.apply_clock(session, task.id, task.due_at, STEPS)
+
+    assert inbox.get_task(session, quality, task.id).candidate_role == "quality"
+    with pytest.raises(Forbidden):
+        inbox.complete(session, quality, task.id, APPROVAL, STEPS, NOW)
+    done = inbox.complete(session, manager, task.id, APPROVAL, STEPS, NOW)
+    assert (done.state, done.completed_by_id) == (TaskState.DONE, manager.id)
+
+
+def test_escalated_department_work_is_still_decided_by_its_queue(session: Session) -> None:
+    engineer, lead = person(session, "liugong"), person(session, "lihua")
+    complaint = case(session, ProcessKind.COMPLAINT, lead)
+    task = open_step(session, DEPARTMENT_WORK, complaint.id, lead.site_id, role=Role.ENGINEERING)
+    task.tier, task.candidate_role = "shift_lead", "shift_lead"  # as an escalation leaves it
+    session.flush()
+    # The step names no role of its own: the queue it waits in decides it.
+    assert inbox.claim(session, lead, task.id, NOW).assignee_id == lead.id
+    with pytest.raises(NotFound):
+        inbox.complete(session, engineer, task.id, {}, STEPS, NOW)
 
 
 # --- reading a case follows current involvement (issue 15, finding 11) --------------------------

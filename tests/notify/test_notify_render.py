@@ -36,6 +36,12 @@ SAMPLE_CONTEXTS: dict[NotificationEvent, dict[str, Any]] = {
         "tier": 1,
         "due_at": DUE,
     },
+    NotificationEvent.TASK_OVERDUE: {
+        "step_title": "入职考试评分",
+        "process_subject": "新员工 王小明 入职培训",
+        "due_at": DUE,
+        "holder_name": "孙丽",
+    },
     NotificationEvent.COMPLAINT_RESOLVED: {
         "process_subject": "漏水投诉",
         "unit": "3栋1201",

@@ -9,6 +9,7 @@ from rules.calendar import load_calendars
 from rules.config_errors import RuleConfigError
 from rules.resignation import (
     DEFAULT_FOLLOW_UP_DAYS,
+    due_after,
     follow_up_day,
     follow_up_opens_at,
     load_policy,
@@ -50,3 +51,29 @@ def test_a_custom_period_is_validated(tmp_path: Path) -> None:
         load_policy(policy_file("zero", "follow_up_days: 0\n"))
     with pytest.raises(RuleConfigError, match="unknown calendar"):
         load_policy(policy_file("nowhere", "calendar: nowhere\n"))
+
+
+def test_each_handover_step_is_due_its_working_days_after_it_opens() -> None:
+    # Monday 16 November 2026, 10:00 in Beijing; due when day-shift service ends (17:30).
+    opened = datetime(2026, 11, 16, 2, 0, tzinfo=UTC)
+    policy = load_policy()
+    due = {
+        key: due_after(DAY_SHIFT, opened, getattr(policy, key))
+        for key in (
+            "approval_working_days",
+            "inventory_working_days",
+            "confirmation_working_days",
+            "dispute_working_days",
+            "knowledge_session_working_days",
+            "evaluation_working_days",
+        )
+    }
+    end_of_service = {day: datetime(2026, 11, day, 9, 30, tzinfo=UTC) for day in (17, 18, 19, 23)}
+    assert due == {
+        "approval_working_days": end_of_service[18],
+        "inventory_working_days": end_of_service[19],
+        "confirmation_working_days": end_of_service[18],
+        "dispute_working_days": end_of_service[18],
+        "knowledge_session_working_days": end_of_service[17],
+        "evaluation_working_days": end_of_service[23],
+    }

@@ -7,6 +7,7 @@ import pytest
 import yaml
 from fastapi import FastAPI
 
+from i18n import gettext_for
 from inbox.api.app import create_app
 from rules.choices import BUNDLED_CHOICES, RULES_DIR, load_choices, parse_choices
 from rules.config_errors import RuleConfigError
@@ -50,3 +51,14 @@ def test_the_admin_rules_page_shows_each_choice_with_its_reason(app: FastAPI) ->
     assert "一般投诉 48 小时首次响应时限按自然小时还是工作小时计算？" in text
     assert "前台 24 小时有人值守" in text
     assert 'sla_ladders.yaml: ladders[1].calendar = "front_desk_24h"' in text
+
+
+def test_every_choice_reads_in_chinese() -> None:
+    translate = gettext_for("zh_CN")
+    untranslated = [
+        f"{c.choice.key}.{part}"
+        for c in load_choices()
+        for part in ("question", "choice", "reason")
+        if translate(getattr(c.choice, part)) == getattr(c.choice, part)
+    ]
+    assert untranslated == []

@@ -23,6 +23,7 @@ from rules.training_plan import (
     plan_period,
     plan_problems,
     policy_calendar,
+    working_days_after,
 )
 
 POLICY = load_policy()
@@ -300,3 +301,20 @@ def test_session_date_is_the_site_date() -> None:
     document = complete_document()
     document["items"][0]["sessions"] = [{"starts_at": late}]  # type: ignore[index]
     assert problems(document) == {}
+
+
+def test_a_revision_and_the_analysis_are_due_their_working_days_later() -> None:
+    # From Friday 25 September 2026: the 28th to the 30th work, 1–7 October is the holiday week.
+    friday = date(2026, 9, 25)
+    assert working_days_after(CALENDAR, friday, POLICY.revision_working_days) == date(2026, 9, 29)
+    assert working_days_after(CALENDAR, friday, POLICY.analysis_working_days) == date(2026, 10, 9)
+
+
+def test_a_session_is_recorded_by_the_end_of_the_next_working_day() -> None:
+    ladder = load_ladders().ladder_for("training_plan", "session", "general")
+    # On the eve of the holiday week: the next working day is 8 October.
+    starts = datetime.fromisoformat("2026-09-30T14:00:00+08:00")
+    due = due_moment(
+        ladder, TargetKind.RESOLUTION, ClockFacts(started_at=starts), {CALENDAR.name: CALENDAR}
+    )
+    assert due is not None and due.at == CALENDAR.end_of_service(date(2026, 10, 8))

@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,7 @@ from db.models import (
     Event,
     InboxTask,
     OutboxMessage,
+    ProcessKind,
     TaskAttachment,
     TaskComment,
     TaskPause,
@@ -22,12 +24,13 @@ from db.models import (
 from db.session import transaction
 from domain.inbox import open_task
 from domain.people import LOCKOUT
-from domain.steps import HumanRequest
+from domain.steps import HumanRequest, HumanStep
 from flows.complaint import DEPARTMENT_WORK
+from flows.training_plan import APPROVE, DRAFT
 from launch.demo import DEMO_PASSWORD
 from notify.links import sign_process_link, sign_task_link
 from notify.outbox import enqueue
-from tests.support.factories import complaint_task, person
+from tests.support.factories import case, complaint_task, person
 from tests.support.web import csrf_of, logged_in
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -268,3 +271,24 @@ def test_a_pause_shows_on_the_task_and_in_the_case_history(app: object) -> None:
     )
     assert "暂停计时" in history and "恢复计时" in history
     assert "等待住户：业主出差" in history  # the reason in words, and the holder's note
+
+
+def test_an_escalation_tiers_queue_shows_the_task_without_a_claim_button(app: object) -> None:
+    with transaction() as session:
+        supervisor = person(session, "zhaolei")
+        plan = case(session, ProcessKind.TRAINING_PLAN, supervisor, drafter=supervisor)
+
+        def queued(step: HumanStep[Any], tier: str) -> int:
+            request = HumanRequest(
+                process_id=plan.id, key=f"k-{uuid.uuid4().hex[:8]}", site_id=plan.site_id,
+                candidate_role="site_manager", owner_of_record_id=supervisor.id,
+            )  # fmt: skip
+            task = open_task(session, step, request, str(uuid.uuid4()), utcnow())
+            task.tier = tier
+            return task.id
+
+        escalated_draft, approval = queued(DRAFT, "site_manager"), queued(APPROVE, "staff")
+    manager = logged_in(app, "chenjing")
+    page = manager.get(f"/tasks/{escalated_draft}")
+    assert page.status_code == 200 and 'data-testid="claim"' not in page.text
+    assert 'data-testid="claim"' in manager.get(f"/tasks/{approval}").text

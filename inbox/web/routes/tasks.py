@@ -101,10 +101,11 @@ def task_page(
         "sla": countdown(task.due_at, task.sla_started_at or task.created_at, now),
         "may_act": may_act,
         "may_manage": task_access.may_manage(user, task),
+        # In the user's queue and theirs to decide (an escalation tier's queue may only watch).
         "may_claim": task.assignee_id is None
         and task.candidate_role is not None
         and user.has_role(task.candidate_role)
-        and task.state == TaskState.OPEN,
+        and may_act,
         "opens_later": task.available_from > now,
         "fields": form_fields(
             step.form,
