@@ -4,8 +4,8 @@ Tasks of onboarding and resignation carry a due time but run no escalation ladde
 at them when it passed. The sweep now tells the holder and the owner of record once, at the due
 time (inbox_task.next_check_at). Tasks opened before this revision get that check time here.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03 07:00:00
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
