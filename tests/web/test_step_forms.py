@@ -571,3 +571,30 @@ def _retire(process_id: str) -> None:
             .where(InboxTask.process_id == process_id, InboxTask.resumed_at.is_(None))
             .values(resume_retry_at=None)
         )
+
+
+def test_a_rule_of_one_row_is_shown_beside_its_field(desk: dict[str, Person]) -> None:
+    # A row's own rule (a disputed item needs a reason) was shown only in the summary, whose
+    # link led nowhere: the row has no field of its own.
+    name = "resignation.confirm-items"
+    override = OVERRIDES[name]
+    holder = demo_holder(NAMED_PERSON_ROLE)
+    with transaction() as session:
+        task = step_task(
+            session, STEPS[name], STEP_KINDS[name], person(session, holder), utcnow(),
+            override.context,
+        )  # fmt: skip
+        task_id, process_id = task.id, task.process_id
+    someone = desk[holder]
+    page = someone.page
+    try:
+        page.goto(f"{someone.base_url}/tasks/{task_id}")
+        put(page, "verdicts.0.verdict", "dispute")
+        page.get_by_test_id("submit").click()
+        expect(page.locator(".error-summary")).to_be_focused()
+        reason = page.locator('[name="verdicts.0.reason"]')
+        expect(reason).to_have_attribute("aria-invalid", "true")
+        expect(page.locator('[id="err-verdicts.0.reason"]')).to_have_text("提出异议需说明原因")
+        expect(page.locator('.error-summary a[href="#f-verdicts.0.reason"]')).to_have_count(1)
+    finally:
+        _retire(process_id)
