@@ -92,14 +92,18 @@ MAX_TRIES = 50
 # A failed submit re-renders the form at once; a completion waits for its hand-back to Prefect,
 # which answers at once from a closed port.
 PAGE_TIMEOUT_MS = 20_000
+# The product's own name, in every page's title.
+PRODUCT_NAME = "kefu-flow"
 CJK = re.compile(r"[\u4e00-\u9fff]")
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
-# Text of the form a person reads: labels, choices, help and errors; people's names are data.
-FORM_TEXT = """([form, people]) => [...form.querySelectorAll(
+# Text a person reads on a form's page: its title and heading, the tabs of the start page, and
+# the form's labels, choices, help and errors; people's names are data.
+PAGE_TEXT = """([form, people]) => [document.title, ...[...document.querySelectorAll(
+    'h1, nav.tabs a')].map(e => e.textContent), ...[...form.querySelectorAll(
     'label, legend, option, .help, .error-text, .error-summary, button, h2, h3')]
   .filter(e => !e.closest('template'))
   .filter(e => !(e.tagName === 'OPTION' && people.includes(e.parentElement.name.split('.').pop())))
-  .map(e => e.textContent.trim()).filter(Boolean)"""
+  .map(e => e.textContent)].map(t => t.trim()).filter(Boolean)"""
 
 
 def _step_kinds() -> dict[str, ProcessKind]:
@@ -365,11 +369,11 @@ def fill_in(page: Page, example: Example) -> None:
 
 
 def assert_chinese_form(page: Page, form_selector: str, what: str) -> None:
-    """Fail on English words in what the form shows a person."""
+    """Fail on English words in what the form's page shows a person."""
     form = page.locator(form_selector).element_handle()
-    texts = page.evaluate(FORM_TEXT, [form, sorted(PERSON_FIELDS)])
-    english = [t for t in texts if LATIN_WORD.search(t)]
-    assert english == [], f"{what}: English in the form: {english}"
+    texts = page.evaluate(PAGE_TEXT, [form, sorted(PERSON_FIELDS)])
+    english = [t for t in texts if LATIN_WORD.search(t.replace(PRODUCT_NAME, ""))]
+    assert english == [], f"{what}: English on the page: {english}"
 
 
 def submit_broken_then_fixed(
