@@ -29,14 +29,17 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, get_args, get_origin
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from sqlalchemy import update
+from starlette.datastructures import FormData
 
 from config import get_settings
 from db.base import utcnow
@@ -46,7 +49,7 @@ from domain.steps import HumanStep
 from domain.validation import problems_from
 from flows.catalog import STEPS
 from inbox.intake import INTAKES
-from inbox.web.form_fields import BLANK, PERSON_FIELDS
+from inbox.web.form_fields import BLANK, PERSON_FIELDS, parse_submission
 from launch.demo import DEMO_PEOPLE
 from launch.processes import ProcessGroup, answers, free_port
 from tests.support.factories import new_staff, person, step_task
@@ -89,8 +92,7 @@ SOME_TIME = time(9, 30)
 SAMPLE_PHONE = "13800138000"
 # Tries of the next choice of a refused field before giving up on a form.
 MAX_TRIES = 50
-# A failed submit re-renders the form at once; a completion waits for its hand-back to Prefect,
-# which answers at once from a closed port.
+# Every page answers at once (the Prefect stand-in too); generous for a loaded machine.
 PAGE_TIMEOUT_MS = 20_000
 # The product's own name, in every page's title.
 PRODUCT_NAME = "kefu-flow"
@@ -177,21 +179,31 @@ def _text(info: FieldInfo, path: str, serial: int) -> str:
 
 
 def candidates(
-    form: type[BaseModel], colleague_id: int, prefix: str = ""
+    form: type[BaseModel],
+    colleague_id: int,
+    given: Example,
+    fill_optional: bool,
+    prefix: str = "",
+    options: dict[str, list[Value]] | None = None,
 ) -> dict[str, list[Value]]:
     """Return, per field path, the values to try in turn (None: leave it empty).
 
-    A field that may be None starts empty (its default means something: "standard period",
-    "my own site"); one with another default starts filled; a list of rows gets one row.
+    Every field starts filled, and a list of rows gets one row; with `fill_optional` false a
+    field that may be None starts empty (a start form's service fills it in, "my own site",
+    and checks what is given against the organisation). A value `given` for a path (an
+    override) is the only one tried.
     """
-    options: dict[str, list[Value]] = {}
+    options = {} if options is None else options
     for name, info in form.model_fields.items():
         path = f"{prefix}{name}"
         annotation, nullable = _unwrap(info.annotation)
         item = _list_item(annotation)
         values: list[Value]
+        if path in given:
+            options[path] = [given[path]]
+            continue
         if item is not None and _is_model(item):
-            options.update(candidates(item, colleague_id, f"{path}.0."))
+            candidates(item, colleague_id, given, fill_optional, f"{path}.0.", options)
             continue
         if item is not None:
             if name in PERSON_FIELDS:
@@ -220,7 +232,7 @@ def candidates(
             values = [_text(info, path, len(options) + 1)]
         else:
             raise NoExample(f"{path}: a field of type {annotation}")
-        if nullable:
+        if nullable and not fill_optional:
             values = [None, *values]
         elif not info.is_required() and annotation is not bool:
             values = [*values, None]
@@ -228,43 +240,43 @@ def candidates(
     return options
 
 
-def nest(example: Example) -> dict[str, Any]:
-    """Return the example as the JSON the inbox validates (rows as lists, tags as lists)."""
-    root: dict[str, Any] = {}
+@cache
+def site_zone() -> ZoneInfo:
+    """Return the time zone of the demo site, in which its forms read a date and time."""
+    with transaction() as session:
+        return ZoneInfo(person(session, "wangqiang").site.timezone)
+
+
+def submission(form: type[BaseModel], example: Example) -> dict[str, Any]:
+    """Return what the inbox validates when the browser posts `example`."""
+    sent = []
     for path, value in example.items():
-        if value is None:
-            continue
-        parts = path.split(".")
-        node: Any = root
-        for part, following in zip(parts, parts[1:], strict=False):
-            if part.isdigit():
-                while len(node) <= int(part):
-                    node.append({})
-                node = node[int(part)]
-            else:
-                node = node.setdefault(part, [] if following.isdigit() else {})
-        node[parts[-1]] = list(value) if isinstance(value, tuple) else value
-    return root
+        if isinstance(value, tuple):
+            sent += [(path, v) for v in value]
+        elif isinstance(value, str):
+            sent.append((path, value))
+        elif value is True:
+            sent.append((path, "on"))
+    return parse_submission(form, FormData(sent), site_zone())
 
 
 def refusals(form: type[BaseModel], example: Example, context: dict[str, Any]) -> dict[str, str]:
     """Return the form model's refusals of `example`, by field path (none: it is valid)."""
     try:
-        form.model_validate(nest(example), context=context)
+        form.model_validate(submission(form, example), context=context)
     except ValidationError as exc:
         return {".".join(map(str, p.loc)): p.message for p in problems_from(exc.errors(), form)}
     return {}
 
 
 def valid_example(
-    what: str, form: type[BaseModel], colleague_id: int, override: Override
+    what: str, form: type[BaseModel], colleague_id: int, override: Override, fill_optional: bool
 ) -> Example:
     """Return values for every field that the form model accepts, or fail naming `what`."""
     try:
-        options = candidates(form, colleague_id)
+        options = candidates(form, colleague_id, override.values, fill_optional)
     except NoExample as exc:
         pytest.fail(f"{what}: cannot derive an example ({exc}); add it to OVERRIDES")
-    options.update({path: [value] for path, value in override.values.items()})
     tried = dict.fromkeys(options, 0)
     for _ in range(MAX_TRIES):
         example = {path: options[path][index] for path, index in tried.items()}
@@ -508,7 +520,7 @@ def test_step_form_renders_refuses_in_chinese_keeps_input_and_accepts(
 ) -> None:
     step: HumanStep[Any] = STEPS[name]
     override = OVERRIDES.get(name, Override())
-    example = valid_example(name, step.form, colleague_id(), override)
+    example = valid_example(name, step.form, colleague_id(), override, fill_optional=True)
     broken = broken_example(name, step.form, example, override.context)
     holder = demo_holder(*step.decided_by, NAMED_PERSON_ROLE)
     with transaction() as session:
@@ -530,7 +542,9 @@ def test_step_form_renders_refuses_in_chinese_keeps_input_and_accepts(
         with transaction() as session:
             done = session.get_one(InboxTask, task_id)
             assert done.state == TaskState.DONE
-            recorded = step.form.model_validate(nest(example), context=override.context)
+            recorded = step.form.model_validate(
+                submission(step.form, example), context=override.context
+            )
             assert done.result == recorded.model_dump(mode="json")
             # Without a flow run (and without Prefect) the hand-back waits for the sweep.
             assert done.resumed_at is None and done.resume_error is not None
@@ -545,7 +559,7 @@ def test_start_form_renders_refuses_in_chinese_keeps_input_and_starts(
 ) -> None:
     intake = INTAKES[kind]
     what = f"start/{kind}"
-    example = valid_example(what, intake.form, colleague_id(), Override())
+    example = valid_example(what, intake.form, colleague_id(), Override(), fill_optional=False)
     broken = broken_example(what, intake.form, example, {})
     # Anyone may record their own resignation: a newcomer, who has none in progress.
     starter = demo_holder(*intake.roles) if intake.roles else new_staff("新同事")[1]
