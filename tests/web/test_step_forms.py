@@ -25,6 +25,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -500,7 +501,9 @@ def colleague_id() -> int:
         return person(session, "wangqiang").id
 
 
-def server_errors(page: Page) -> list[str]:
+@contextmanager
+def server_errors(page: Page) -> Iterator[list[str]]:
+    """Collect the page's server errors (5xx) while the block runs."""
     failed: list[str] = []
 
     def watch(response: Response) -> None:
@@ -508,7 +511,10 @@ def server_errors(page: Page) -> list[str]:
             failed.append(f"{response.status} {response.url}")
 
     page.on("response", watch)
-    return failed
+    try:
+        yield failed
+    finally:
+        page.remove_listener("response", watch)
 
 
 # -- the tests --------------------------------------------------------------------------------
@@ -530,15 +536,16 @@ def test_step_form_renders_refuses_in_chinese_keeps_input_and_accepts(
         task_id, process_id = task.id, task.process_id
     someone = desk[holder]
     page = someone.page
-    failed = server_errors(page)
     try:
-        page.goto(f"{someone.base_url}/tasks/{task_id}")
-        form = "[data-testid=step-form]"
-        expect(page.locator(form)).to_be_visible()
-        assert_chinese_form(page, form, name)
-        submit_broken_then_fixed(page, name, form, example, broken)
-        expect(page).to_have_url(f"{someone.base_url}/inbox")
-        expect(page.locator(".flash")).to_contain_text(f"任务 #{task_id} 已完成")
+        with server_errors(page) as failed:
+            page.goto(f"{someone.base_url}/tasks/{task_id}")
+            form = "[data-testid=step-form]"
+            expect(page.locator(form)).to_be_visible()
+            assert_chinese_form(page, form, name)
+            submit_broken_then_fixed(page, name, form, example, broken)
+            expect(page).to_have_url(f"{someone.base_url}/inbox")
+            expect(page.locator(".flash")).to_contain_text(f"任务 #{task_id} 已完成")
+        assert failed == []
         with transaction() as session:
             done = session.get_one(InboxTask, task_id)
             assert done.state == TaskState.DONE
@@ -548,7 +555,6 @@ def test_step_form_renders_refuses_in_chinese_keeps_input_and_accepts(
             assert done.result == recorded.model_dump(mode="json")
             # Without a flow run (and without Prefect) the hand-back waits for the sweep.
             assert done.resumed_at is None and done.resume_error is not None
-        assert failed == []
     finally:
         _retire(process_id)
 
@@ -565,15 +571,15 @@ def test_start_form_renders_refuses_in_chinese_keeps_input_and_starts(
     starter = demo_holder(*intake.roles) if intake.roles else new_staff("新同事")[1]
     someone = desk[starter]
     page = someone.page
-    failed = server_errors(page)
-    page.goto(f"{someone.base_url}/start/{kind}")
-    form = "[data-testid=intake-form]"
-    expect(page.locator(form)).to_be_visible()
-    assert_chinese_form(page, form, what)
-    submit_broken_then_fixed(page, what, form, example, broken)
-    expect(page.get_by_test_id("process-subject")).to_be_visible()
-    process_id = page.url.rsplit("/", 1)[-1]
-    _retire(process_id)
+    with server_errors(page) as failed:
+        page.goto(f"{someone.base_url}/start/{kind}")
+        form = "[data-testid=intake-form]"
+        expect(page.locator(form)).to_be_visible()
+        assert_chinese_form(page, form, what)
+        submit_broken_then_fixed(page, what, form, example, broken)
+        expect(page).to_have_url(re.compile(rf"{someone.base_url}/processes/[^/]+$"))
+        expect(page.get_by_test_id("process-subject")).to_be_visible()
+    _retire(page.url.rsplit("/", 1)[-1])
     assert failed == []
 
 
