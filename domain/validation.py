@@ -80,11 +80,12 @@ def problems_from(errors: Sequence[Any], form: type[BaseModel] | None = None) ->
         loc = tuple(error["loc"])
         ctx: dict[str, Any] = dict(error.get("ctx") or {})
         if error["type"] == "value_error":
-            # Model validators say "field: message" because they have no location of their own.
+            # Model validators say "field: message" because they have no location of their own;
+            # one of a row of a list is located at the row, so the field goes after it.
             text = str(ctx.get("error", error["msg"]))
             field, sep, message = text.partition(": ")
-            if sep and not loc:
-                loc = (field,)
+            if sep and (not loc or (isinstance(loc[-1], int) and field.isidentifier())):
+                loc = (*loc, field)
             problems.append(_problem(form, loc, message if sep else text, {}))
             continue
         message = MESSAGES.get(error["type"], error["msg"])

@@ -1,6 +1,7 @@
 """Factories for tests: demo people, new colleagues, complaints and their open tasks, and cases
 naming their people."""
 
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -51,15 +52,7 @@ def complaint_task(
 ) -> InboxTask:
     """Record a complaint received at `received_at` and open its first step, clock running."""
     staff = person(session, by)
-    intake = ComplaintCreate(
-        resident_name=resident_name,
-        unit=f"3-1-{uuid.uuid4().hex[:4]}",
-        contact_phone="13800138000",
-        channel="phone",
-        category=category,
-        urgency=urgency,
-        description="楼上深夜装修噪音",
-    )
+    intake = complaint_intake(resident_name=resident_name, category=category, urgency=urgency)
     process = record_complaint(session, staff, intake, received_at)
     # The test drives this case itself: left "starting", the sweep of a stack sharing the
     # database would start a real flow run for it, which opens the same step again.
@@ -75,6 +68,50 @@ def complaint_task(
         available_from=available_from,
     )
     return open_task(session, step, request, str(uuid.uuid4()), opened_at or received_at)
+
+
+def complaint_intake(
+    *, resident_name: str = "王先生", category: str = "noise", urgency: str = "urgent"
+) -> ComplaintCreate:
+    """Return a resident's complaint as the front desk records it, at a unit of its own."""
+    return ComplaintCreate(
+        resident_name=resident_name,
+        unit=f"3-1-{uuid.uuid4().hex[:4]}",
+        contact_phone="13800138000",
+        channel="phone",
+        category=category,
+        urgency=urgency,
+        description="楼上深夜装修噪音",
+    )
+
+
+def step_task(
+    session: Session,
+    step: HumanStep[Any],
+    kind: ProcessKind,
+    holder: User,
+    now: datetime,
+    context: dict[str, Any] | None = None,
+) -> InboxTask:
+    """Open `step` of a new case of `kind`, held by `holder`, without a flow run behind it.
+
+    A complaint is recorded by the demo front desk; any other case names newcomers as its
+    parties (leaver, ...), so that no party rule bars `holder`.
+    """
+    if kind is ProcessKind.COMPLAINT:
+        process = record_complaint(session, person(session, "zhangmin"), complaint_intake(), now)
+        process.state = ProcessState.RUNNING  # driven by the test (see complaint_task)
+    else:
+        process = case(session, kind, holder, leaver=colleague(session, Role.STAFF))
+    request = HumanRequest(
+        process_id=process.id,
+        key=re.sub(r"[^a-z0-9-]+", "-", step.name.lower()),
+        site_id=holder.site_id,
+        assignee_id=holder.id,
+        owner_of_record_id=holder.id,
+        context=context,
+    )
+    return open_task(session, step, request, str(uuid.uuid4()), now)
 
 
 def colleague(session: Session, *roles: Role, site_id: int | None = None) -> User:
