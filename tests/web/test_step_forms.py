@@ -622,26 +622,3 @@ def test_a_rule_of_one_row_is_shown_beside_its_field(desk: dict[str, Person]) ->
         expect(page.locator('.error-summary a[href="#f-verdicts.0.reason"]')).to_have_count(1)
     finally:
         _retire(process_id)
-
-
-def test_a_decision_is_taken_by_a_plain_form_post(desk: dict[str, Person]) -> None:
-    # The decision goes by the browser's own form post and a whole new page, not by script:
-    # under load a click on a script-sent form was now and then dropped without a request.
-    name = "complaint.first-response"
-    step: HumanStep[Any] = STEPS[name]
-    example = valid_example(name, step.form, colleague_id(), Override(), fill_optional=True)
-    holder = demo_holder(*step.decided_by, NAMED_PERSON_ROLE)
-    with transaction() as session:
-        task = step_task(session, step, STEP_KINDS[name], person(session, holder), utcnow(), {})
-        task_id, process_id = task.id, task.process_id
-    someone = desk[holder]
-    page = someone.page
-    try:
-        page.goto(f"{someone.base_url}/tasks/{task_id}")
-        fill_in(page, example)
-        with page.expect_event("domcontentloaded"):
-            page.get_by_test_id("submit").click()
-        expect(page).to_have_url(f"{someone.base_url}/inbox")
-        expect(page.locator(".flash")).to_contain_text(f"任务 #{task_id} 已完成")
-    finally:
-        _retire(process_id)
