@@ -122,6 +122,35 @@ def test_a_draft_kept_over_an_ended_session_is_not_given_to_the_next_person(app:
         assert session.scalars(select(FormDraft).where(FormDraft.user_id == author_id)).all() == []
 
 
+def test_a_form_posted_after_a_page_found_the_session_ended_is_kept_for_its_author(
+    app: object,
+) -> None:
+    author_id, author = new_staff("起草人")
+    client = logged_in(app, author)
+    token = csrf_of(client, "/start/complaint")
+    with transaction() as session:
+        revoke_tokens(session, session.get_one(User, author_id))
+    # Another tab's page load finds the session ended first: the cookie loses the login.
+    assert client.get("/inbox", follow_redirects=False).status_code == 303
+    description = f"楼上漏水 {uuid.uuid4().hex}"
+    ended = client.post(
+        "/start/complaint",
+        data={"csrf_token": token, "resident_name": "王先生", "description": description},
+        follow_redirects=False,
+    )
+    assert ended.headers["location"] == "/login?next=/start/complaint"
+    with transaction() as session:
+        draft = session.scalars(select(FormDraft).where(FormDraft.user_id == author_id)).one()
+        assert ["description", description] in draft.fields
+    login_token = csrf_of(client, ended.headers["location"])
+    back = client.post(
+        "/login",
+        data={"username": author, "password": DEMO_PASSWORD, "csrf_token": login_token,
+              "next": "/start/complaint"},
+    )  # fmt: skip
+    assert back.url.path == "/start/complaint" and description in back.text
+
+
 def test_a_form_address_reloaded_goes_back_to_its_page(app: object) -> None:
     staff = logged_in(app, "zhangmin")
     task_id = complaint_of("王先生")
