@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     default_timezone: str = "Asia/Shanghai"
 
     api_token_hours: int = Field(default=12, ge=1)
+    # A form posted after its session ended waits this long for the person to log in again.
+    form_draft_hours: int = Field(default=24, ge=1)
     # Flow-run processes the local runner (`make up`) runs at once; more runs wait, scheduled, for
     # a free slot. Each is a Python process that imports Prefect and the flows (~2 s of CPU,
     # ~113 MiB): six keep two cores busy without thrashing, leave room for the minute sweep,

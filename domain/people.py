@@ -161,6 +161,11 @@ def user_for_token(session: Session, token: str, now: datetime) -> User:
     return api_token.user
 
 
+def token_owner_id(session: Session, token: str) -> int | None:
+    """Return the id of the person `token` was issued to, even if it expired or was revoked."""
+    return session.scalar(select(ApiToken.user_id).where(ApiToken.token_digest == _digest(token)))
+
+
 def revoke_token(session: Session, token: str) -> None:
     """Revoke one bearer token (a browser's logout leaves the person's other logins alone)."""
     session.execute(

@@ -11,6 +11,7 @@ from db.models.collaboration import Substitution as Substitution
 from db.models.collaboration import TaskAttachment as TaskAttachment
 from db.models.collaboration import TaskComment as TaskComment
 from db.models.complaint import Complaint
+from db.models.form_draft import FormDraft as FormDraft
 from db.models.inbox_task import InboxTask, TaskPause, TaskState
 from db.models.onboarding import ExamAttempt as ExamAttempt
 from db.models.onboarding import NewHire as NewHire

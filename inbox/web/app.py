@@ -22,7 +22,6 @@ from inbox.api.errors import API_PREFIX, domain_error_response
 from inbox.web import routes
 from inbox.web.rendering import render
 from inbox.web.session import (
-    DRAFT_KEY,
     SESSION_COOKIE,
     LoginRequired,
     form_page,
@@ -57,7 +56,7 @@ def install_web(app: FastAPI) -> None:
         if request.url.path.startswith(API_PREFIX):
             return domain_error_response(request, exc)
         if isinstance(exc, LoginRequired):
-            if request.method == "POST" and DRAFT_KEY not in request.session:
+            if request.method == "POST":
                 await keep_draft(request)
             target = f"/login?next={quote(form_page(request.url.path))}"
             if request.headers.get("hx-request"):

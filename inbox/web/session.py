@@ -1,25 +1,35 @@
 """Who is at the browser: the login session cookie, CSRF tokens, and the acting user."""
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from config import get_settings
 from db.models import User
-from db.session import reading
+from db.session import reading, transaction
 from domain.errors import DomainError, Forbidden, NotAuthenticated
-from domain.people import user_for_token
-from inbox.api.deps import ClockDep
+from domain.form_drafts import drop_form_draft, keep_form_draft, take_form_draft
+from domain.people import token_owner_id, user_for_token
+from inbox.api.deps import ClockDep, get_clock
 
 SESSION_COOKIE = "kefu_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 LOGIN_PATH = "/login"
-# Where a form posted after the session ended waits for the person to log in again.
+# The key of the form draft (domain/form_drafts.py) posted after the session ended.
 DRAFT_KEY = "draft"
+# Who was logged in when the session ended, so that only they get the draft back.
+ENDED_USER_KEY = "ended_user"
+# Set on a request whose posted form was already kept as a draft.
+DRAFT_KEPT = "form_draft_kept"
+# Posted fields a draft never keeps: the CSRF token, and any password (the admin's account and
+# password forms) that would otherwise wait in the database in clear.
+SECRET_FIELD_MARK = "password"
 
 
 class LoginRequired(DomainError):
@@ -30,14 +40,14 @@ class LoginRequired(DomainError):
 
 
 def start_session(request: Request, token: str) -> None:
-    """Begin a fresh session for a logged-in person (a new CSRF token, no old keys kept but a
-    draft typed before the last session ended)."""
-    draft = request.session.get(DRAFT_KEY)
+    """Begin a fresh session for a logged-in person (a new CSRF token, no old keys kept but the
+    key of a draft typed before the last session ended)."""
+    draft_key = request.session.get(DRAFT_KEY)
     request.session.clear()
     request.session["token"] = token
     request.session["csrf"] = secrets.token_urlsafe(32)
-    if draft:
-        request.session[DRAFT_KEY] = draft
+    if isinstance(draft_key, str):
+        request.session[DRAFT_KEY] = draft_key
 
 
 def form_page(path: str) -> str:
@@ -46,20 +56,72 @@ def form_page(path: str) -> str:
     return "/".join(parts[:-1]) if len(parts) > 3 else path
 
 
+def _end_session(request: Request, token: str) -> None:
+    """Forget the session's login, remembering whose it was so that a draft posted now can be
+    given back to that person only."""
+    with reading() as session:
+        owner = token_owner_id(session, token)
+    draft_key = request.session.get(DRAFT_KEY)
+    request.session.clear()
+    if owner is not None:
+        request.session[ENDED_USER_KEY] = owner
+    if isinstance(draft_key, str):
+        request.session[DRAFT_KEY] = draft_key
+
+
+def _store_draft(
+    page: str,
+    fields: list[tuple[str, str]],
+    user_id: int | None,
+    replaced: str | None,
+    now: datetime,
+) -> str:
+    with transaction() as session:
+        if replaced is not None:
+            drop_form_draft(session, replaced)
+        lifetime = timedelta(hours=get_settings().form_draft_hours)
+        return keep_form_draft(session, page, fields, user_id, now, lifetime)
+
+
+def _keepable(field: str) -> bool:
+    return field != CSRF_FIELD and SECRET_FIELD_MARK not in field.lower()
+
+
 async def keep_draft(request: Request) -> None:
-    """Keep what a person without a live session just posted, for the form's page after login."""
+    """Keep what a person without a live session just posted, for the form's page after login:
+    the fields wait in the database and the cookie holds only the draft's key (a cookie over
+    ~4 KB is dropped by the browser, and a long form with it)."""
+    if getattr(request.state, DRAFT_KEPT, False):
+        return
     form = await request.form()
-    fields = [(k, v) for k, v in form.multi_items() if k != CSRF_FIELD and isinstance(v, str)]
-    request.session[DRAFT_KEY] = {"page": form_page(request.url.path), "fields": fields}
+    fields = [(k, v) for k, v in form.multi_items() if _keepable(k) and isinstance(v, str)]
+    owner = request.session.get(ENDED_USER_KEY)
+    replaced = request.session.get(DRAFT_KEY)
+    key = await run_in_threadpool(
+        _store_draft,
+        form_page(request.url.path),
+        fields,
+        owner if isinstance(owner, int) else None,
+        replaced if isinstance(replaced, str) else None,
+        get_clock(request)(),
+    )
+    request.session[DRAFT_KEY] = key
+    setattr(request.state, DRAFT_KEPT, True)
 
 
-def take_draft(request: Request) -> FormData | None:
-    """Return (once) the fields kept for this page when its session ended mid-form."""
-    draft = request.session.get(DRAFT_KEY)
-    if not draft or draft.get("page") != request.url.path:
+def take_draft(request: Request, user: User, now: datetime) -> FormData | None:
+    """Return (once) the fields kept for this page when this person's session ended mid-form."""
+    key = request.session.get(DRAFT_KEY)
+    if key is None:
         return None
-    del request.session[DRAFT_KEY]
-    return FormData([(k, v) for k, v in draft["fields"]])
+    if not isinstance(key, str):  # a cookie from before drafts were kept server-side
+        del request.session[DRAFT_KEY]
+        return None
+    with transaction() as session:
+        found = take_form_draft(session, key, request.url.path, user.id, now)
+    if found.spent:
+        del request.session[DRAFT_KEY]
+    return None if found.fields is None else FormData(found.fields)
 
 
 def ensure_csrf(request: Request) -> str:
@@ -108,7 +170,7 @@ def current_web_user(request: Request, clock: ClockDep) -> User:
         with reading() as session:
             return user_for_token(session, token, clock())
     except NotAuthenticated as exc:
-        request.session.clear()
+        _end_session(request, token)
         raise LoginRequired("Your session has ended; log in again") from exc
 
 

@@ -39,19 +39,21 @@ import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
-from sqlalchemy import update
+from sqlalchemy import select, update
 from starlette.datastructures import FormData
 
 from config import get_settings
 from db.base import utcnow
 from db.models import InboxTask, Process, ProcessKind, ProcessState, Role, TaskState
+from db.models.complaint import Category, Urgency
 from db.session import transaction
+from domain.people import revoke_tokens
 from domain.steps import HumanStep
 from domain.validation import problems_from
 from flows.catalog import STEPS
 from inbox.intake import INTAKES
 from inbox.web.form_fields import BLANK, PERSON_FIELDS, parse_submission
-from launch.demo import DEMO_PEOPLE
+from launch.demo import DEMO_PASSWORD, DEMO_PEOPLE
 from launch.processes import ProcessGroup, answers, free_port
 from tests.support.factories import new_staff, person, step_task
 from tests.web.conftest import PHONE, Person
@@ -622,3 +624,57 @@ def test_a_rule_of_one_row_is_shown_beside_its_field(desk: dict[str, Person]) ->
         expect(page.locator('.error-summary a[href="#f-verdicts.0.reason"]')).to_have_count(1)
     finally:
         _retire(process_id)
+
+
+def test_a_long_form_posted_after_the_session_ended_comes_back_after_login(
+    browser: Browser, inbox_url: str
+) -> None:
+    # Far more than a cookie holds (~4 KB): ~3,300 Chinese characters (within the field's 4,000)
+    # are 9 KB of UTF-8, more in the session cookie's JSON. The browser dropped such a cookie,
+    # and the draft with it.
+    description = "".join(f"第{n}次来电：楼上卫生间漏水，天花板渗水严重。" for n in range(150))
+    assert len(description) <= 4000 and len(description.encode()) > 8 * 1024
+    typed = {
+        "resident_name": "王先生",
+        "unit": "3-1-502",
+        "contact_phone": "13800138000",
+        "description": description,
+    }
+    # Someone of their own: ending the session revokes every login of the person.
+    _, username = new_staff("长表单同事")
+    context = browser.new_context(viewport=PHONE, locale="zh-CN")
+    try:
+        someone = Person(context, inbox_url, username)
+        someone.page.set_default_timeout(PAGE_TIMEOUT_MS)
+        page = someone.page
+        someone.log_in()
+        expect(page).to_have_url(f"{inbox_url}/inbox")
+        page.goto(f"{inbox_url}/start/{ProcessKind.COMPLAINT}")
+        form = page.get_by_test_id("intake-form")
+        for name, value in typed.items():
+            form.locator(f"[name={name}]").fill(value)
+        form.locator("[name=category]").select_option(str(Category.REPAIR))
+        form.locator("[name=urgency]").select_option(str(Urgency.URGENT))
+        with transaction() as session:
+            revoke_tokens(session, person(session, username))
+        form.get_by_test_id("submit").click()
+
+        expect(page).to_have_url(re.compile(rf"{inbox_url}/login\?next=/start/complaint$"))
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", DEMO_PASSWORD)
+        page.click("button.primary")
+
+        expect(page).to_have_url(f"{inbox_url}/start/{ProcessKind.COMPLAINT}")
+        form = page.get_by_test_id("intake-form")
+        for name, value in typed.items():
+            expect(form.locator(f"[name={name}]")).to_have_value(value)
+        expect(form.locator("[name=category]")).to_have_value(str(Category.REPAIR))
+        expect(form.locator("[name=urgency]")).to_have_value(str(Urgency.URGENT))
+        # Nothing was started by the post that found the session ended.
+        with transaction() as session:
+            started = session.scalars(
+                select(Process.id).where(Process.started_by_id == person(session, username).id)
+            ).all()
+        assert started == []
+    finally:
+        context.close()

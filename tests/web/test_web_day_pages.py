@@ -4,17 +4,19 @@ filters and search, forms with list fields, error pages, a session ending mid-fo
 import re
 import uuid
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from db.base import utcnow
-from db.models import ApiToken, InboxTask
+from db.models import ApiToken, FormDraft, InboxTask, User
 from db.session import transaction
 from domain.errors import Invalid
+from domain.people import revoke_tokens
 from domain.validation import validate_form
 from forms.training_plan import AssessmentDecision, PlanDocument
 from i18n import gettext_for
 from inbox.web.form_fields import errors_by_path, form_fields
-from tests.support.factories import complaint_task, person
+from launch.demo import DEMO_PASSWORD
+from tests.support.factories import complaint_task, new_staff, person
 from tests.support.web import csrf_of, logged_in
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -85,6 +87,68 @@ def test_a_form_posted_after_the_session_ended_comes_back_after_login(app: objec
     assert note not in staff.get(f"/tasks/{task_id}").text
     with transaction() as session:
         assert session.get_one(InboxTask, task_id).state == "open"
+
+
+def test_a_draft_kept_over_an_ended_session_is_not_given_to_the_next_person(app: object) -> None:
+    (author_id, author), (_, colleague) = new_staff("起草人"), new_staff("同事")
+    client = logged_in(app, author)
+    token = csrf_of(client, "/start/complaint")
+    with transaction() as session:
+        revoke_tokens(session, session.get_one(User, author_id))
+    description = f"楼上漏水 {uuid.uuid4().hex}"
+    ended = client.post(
+        "/start/complaint",
+        data={"csrf_token": token, "resident_name": "王先生", "description": description},
+        follow_redirects=False,
+    )
+    assert ended.headers["location"] == "/login?next=/start/complaint"
+    with transaction() as session:
+        draft = session.scalars(select(FormDraft).where(FormDraft.user_id == author_id)).one()
+        # Only the key is in the cookie; the draft keeps what was typed, not the CSRF token.
+        assert draft.page == "/start/complaint" and draft.key not in ended.headers["set-cookie"]
+        assert ["description", description] in draft.fields
+        assert all(name != "csrf_token" for name, _ in draft.fields)
+
+    # Someone else logs in on the same browser: the form is empty and the draft is gone.
+    login_token = csrf_of(client, ended.headers["location"])
+    back = client.post(
+        "/login",
+        data={"username": colleague, "password": DEMO_PASSWORD, "csrf_token": login_token,
+              "next": "/start/complaint"},
+    )  # fmt: skip
+    assert back.url.path == "/start/complaint"
+    assert description not in back.text
+    with transaction() as session:
+        assert session.scalars(select(FormDraft).where(FormDraft.user_id == author_id)).all() == []
+
+
+def test_a_form_posted_after_a_page_found_the_session_ended_is_kept_for_its_author(
+    app: object,
+) -> None:
+    author_id, author = new_staff("起草人")
+    client = logged_in(app, author)
+    token = csrf_of(client, "/start/complaint")
+    with transaction() as session:
+        revoke_tokens(session, session.get_one(User, author_id))
+    # Another tab's page load finds the session ended first: the cookie loses the login.
+    assert client.get("/inbox", follow_redirects=False).status_code == 303
+    description = f"楼上漏水 {uuid.uuid4().hex}"
+    ended = client.post(
+        "/start/complaint",
+        data={"csrf_token": token, "resident_name": "王先生", "description": description},
+        follow_redirects=False,
+    )
+    assert ended.headers["location"] == "/login?next=/start/complaint"
+    with transaction() as session:
+        draft = session.scalars(select(FormDraft).where(FormDraft.user_id == author_id)).one()
+        assert ["description", description] in draft.fields
+    login_token = csrf_of(client, ended.headers["location"])
+    back = client.post(
+        "/login",
+        data={"username": author, "password": DEMO_PASSWORD, "csrf_token": login_token,
+              "next": "/start/complaint"},
+    )  # fmt: skip
+    assert back.url.path == "/start/complaint" and description in back.text
 
 
 def test_a_form_address_reloaded_goes_back_to_its_page(app: object) -> None:

@@ -69,7 +69,7 @@ def start_index(request: Request, user: WebUser) -> HTMLResponse:
 
 
 @router.get("/start/{kind}", response_class=HTMLResponse)
-def start_form(kind: ProcessKind, request: Request, user: WebUser) -> HTMLResponse:
+def start_form(kind: ProcessKind, request: Request, user: WebUser, clock: ClockDep) -> HTMLResponse:
     """Show the intake form of a process (the front desk's complaint form, a new hire, …); one
     the person may not start says so instead of a form they would fill in vain."""
     if not INTAKES[kind].may_start(user):
@@ -78,7 +78,7 @@ def start_form(kind: ProcessKind, request: Request, user: WebUser) -> HTMLRespon
     # One key per form shown: submitting it twice (a double click, a retry) starts one process.
     # A draft kept over a lapsed login keeps its key: that post started nothing.
     start_key = str(uuid.uuid4())
-    draft = take_draft(request)
+    draft = take_draft(request, user, clock())
     if draft is not None:
         defaults = parse_submission(INTAKES[kind].form, draft, ZoneInfo(user.site.timezone))
         start_key = _start_key_of(draft) or start_key

@@ -128,7 +128,7 @@ def task_page(
 def show_task(task_id: int, request: Request, user: WebUser, clock: ClockDep) -> HTMLResponse:
     """Show a task I may see; one I may not see does not exist for me (404). What I typed
     before my session ended comes back in the form."""
-    draft = take_draft(request)
+    draft = take_draft(request, user, clock())
     with transaction() as session:
         actor = acting_user(session, user)
         values = None
