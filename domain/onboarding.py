@@ -140,6 +140,17 @@ def _site_colleague(session: Session, user_id: int, site_id: int, field: str) ->
     return user
 
 
+def may_register_at(hr: User, site_id: int) -> bool:
+    """Return whether `hr` may register new hires at `site_id`: their own site, or any for ops."""
+    return site_id == hr.site_id or hr.has_role(Role.OPS_ADMIN)
+
+
+def registration_sites(session: Session, hr: User) -> list[Site]:
+    """Return the sites `hr` may register new hires at, by code."""
+    sites = session.scalars(select(Site).order_by(Site.code))
+    return [site for site in sites if may_register_at(hr, site.id)]
+
+
 def register_new_hire(
     session: Session, hr: User, intake: NewHireCreate, policy: OnboardingPolicy, now: datetime
 ) -> Process:
@@ -147,7 +158,7 @@ def register_new_hire(
     if not hr.has_role(*REGISTERING_ROLES):
         raise Forbidden("Only HR can register new hires")
     site_id = intake.site_id or hr.site_id
-    if site_id != hr.site_id and not hr.has_role(Role.OPS_ADMIN):
+    if not may_register_at(hr, site_id):
         raise Forbidden("You can register new hires only at your own site")
     if session.get(Site, site_id) is None:
         raise _refuse("site_id", "No site with this id")

@@ -41,6 +41,17 @@ def gettext_for(locale: str) -> Callable[[str], str]:
     return translations(locale).gettext
 
 
+# How gettext keys a message with a context (msgctxt): the context, EOT, the message id.
+CONTEXT_SEPARATOR = "\x04"
+
+
+def in_context(gettext: Callable[[str], str], context: str, message: str) -> str:
+    """Return `message` translated in `context` (its msgctxt), else translated without one."""
+    key = f"{context}{CONTEXT_SEPARATOR}{message}"
+    translated = gettext(key)
+    return gettext(message) if translated == key else translated
+
+
 def negotiate_locale(accept_language: str | None, default: str = DEFAULT_LOCALE) -> str:
     """Pick the supported locale a client asks for in an Accept-Language header."""
     if not accept_language:

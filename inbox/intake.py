@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
-from db.models import Process, ProcessKind, Role, User
+from db.models import Process, ProcessKind, Role, Site, User
 from db.session import transaction
 from domain import onboarding, resignation, training_plan
 from domain.complaints import RECEIVING_ROLES, record_complaint
@@ -34,6 +35,8 @@ class Intake:
     policy: Callable[[], Any] | None = None
     # The roles its service lets start it; None: anyone (a leaver records their own notice).
     roles: tuple[Role, ...] | None = None
+    # The sites its form may name, for the person starting it (its service checks the same).
+    sites: Callable[[Session, User], list[Site]] | None = None
 
     def may_start(self, user: User) -> bool:
         """Return whether `user` may start this process (so a page says so before the form)."""
@@ -57,6 +60,7 @@ INTAKES: dict[ProcessKind, Intake] = {
             onboarding.register_new_hire,
             onboarding.current_policy,
             onboarding.REGISTERING_ROLES,
+            onboarding.registration_sites,
         ),
         Intake(
             ProcessKind.RESIGNATION,

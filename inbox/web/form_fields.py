@@ -7,6 +7,7 @@ beside its field.
 
 import inspect
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -19,6 +20,7 @@ from pydantic.fields import FieldInfo
 from starlette.datastructures import FormData
 
 from domain.errors import FieldProblem
+from i18n import in_context
 
 # Integer fields that name a person of the site: shown as a choice of people, not a number.
 PERSON_FIELDS = frozenset(
@@ -34,6 +36,11 @@ PERSON_FIELDS = frozenset(
         "attendee_ids",
     }  # fmt: skip
 )
+# Integer fields that name a site: shown as a choice of the sites the person may pick, by name.
+SITE_FIELDS = frozenset({"site_id"})
+# Integer fields of a row that name an entry the task lists (a handover item): the person sees
+# the entry itself, read-only, beside the row's decision, and its id goes back hidden.
+LISTED_FIELDS = frozenset({"item_id"})
 # Integer fields that rate on a scale: shown as a choice of labelled points, not a number box.
 RATING_FIELDS: dict[str, tuple[str, ...]] = {
     "satisfaction": (
@@ -70,6 +77,7 @@ class FieldView:
     rows: list[list["FieldView"]] = field(default_factory=list)  # kind == "rows"
     row_template: list["FieldView"] = field(default_factory=list)
     placeholder: str = ""
+    facts: Mapping[str, Any] = field(default_factory=dict)  # kind == "listed": the entry
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:
@@ -87,17 +95,35 @@ def _list_item(annotation: Any) -> Any:
 
 def _choices(annotation: Any, gettext: Any) -> list[tuple[str, str]] | None:
     if get_origin(annotation) is Literal:
-        values = [str(v) for v in get_args(annotation)]
+        values, context = [str(v) for v in get_args(annotation)], None
     elif inspect.isclass(annotation) and issubclass(annotation, Enum):
-        values = [str(member.value) for member in annotation]
+        values, context = [str(member.value) for member in annotation], annotation.__name__
     else:
         return None
-    return [(value, option_label(value, gettext)) for value in values]
+    return [(value, option_label(value, gettext, context)) for value in values]
 
 
-def option_label(value: str, gettext: Any) -> str:
-    """Return the shown name of a choice: its English words as the msgid, translated."""
-    return str(gettext(value.replace("_", " ").capitalize()))
+def option_label(value: str, gettext: Any, context: str | None = None) -> str:
+    """Return the shown name of a choice: its English words as the msgid, translated.
+
+    A choice of an enum is looked up under the enum's name as msgctxt first, so that the same
+    English word can read differently there ("Venue" of a budget is 场地, a session's is 地点).
+    """
+    words = value.replace("_", " ").capitalize()
+    return in_context(gettext, context, words) if context else str(gettext(words))
+
+
+def listed_entries(context: Mapping[str, Any]) -> dict[str, dict[Any, Mapping[str, Any]]]:
+    """Return the entries a task's context lists (its handover items), by id field and id."""
+    listed: dict[str, dict[Any, Mapping[str, Any]]] = {}
+    for entries in context.values():
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            if isinstance(entry, Mapping):
+                for key in LISTED_FIELDS & entry.keys():
+                    listed.setdefault(key, {})[entry[key]] = entry
+    return listed
 
 
 def _is_model(annotation: Any) -> bool:
@@ -138,8 +164,15 @@ def form_fields(
     people: list[tuple[str, str]],
     prefix: str = "",
     depth: int = 0,
+    *,
+    sites: list[tuple[str, str]] | None = None,
+    listed: Mapping[str, Mapping[Any, Mapping[str, Any]]] | None = None,
 ) -> list[FieldView]:
-    """Return the inputs of `form`, filled with `values` and marked with `errors`."""
+    """Return the inputs of `form`, filled with `values` and marked with `errors`.
+
+    `people` and `sites` are the choices of fields naming a person or a site; `listed` holds
+    the entries the task lists (see `listed_entries`), shown read-only in the rows naming them.
+    """
     views = []
     for name, info in form.model_fields.items():
         path = f"{prefix}{name}"
@@ -162,12 +195,19 @@ def form_fields(
             count = max(len(rows), EMPTY_ROWS)
             view.rows = [
                 form_fields(
-                    item, rows[i] if i < len(rows) else {}, errors, gettext, people, f"{path}.{i}."
-                )  # fmt: skip
+                    item,
+                    rows[i] if i < len(rows) else {},
+                    errors,
+                    gettext,
+                    people,
+                    f"{path}.{i}.",
+                    sites=sites,
+                    listed=listed,
+                )
                 for i in range(count)
             ]
             view.row_template = form_fields(
-                item, {}, {}, gettext, people, f"{path}.{ROW_PLACEHOLDER}."
+                item, {}, {}, gettext, people, f"{path}.{ROW_PLACEHOLDER}.", sites=sites
             )
             view.error = errors.get(path)
         elif item is not None:
@@ -178,6 +218,11 @@ def form_fields(
             view.value = [str(v) for v in (view.value or [])]
         elif name in PERSON_FIELDS:
             view.kind, view.options = "select", people
+        elif name in SITE_FIELDS and sites is not None:
+            view.kind, view.options = "select", sites
+        elif name in LISTED_FIELDS and (entry := _entry(listed, name, view.value)) is not None:
+            view.kind = "listed"
+            view.facts = {k: v for k, v in entry.items() if k != name}
         elif name in RATING_FIELDS:
             view.kind = "rating"
             view.options = [
@@ -203,6 +248,14 @@ def form_fields(
             view.required = False
         views.append(view)
     return views
+
+
+def _entry(
+    listed: Mapping[str, Mapping[Any, Mapping[str, Any]]] | None, name: str, value: Any
+) -> Mapping[str, Any] | None:
+    """Return the listed entry a row's id field names (submitted back as text), if any."""
+    entries = (listed or {}).get(name, {})
+    return next((e for key, e in entries.items() if str(key) == str(value)), None)
 
 
 def parse_submission(form: type[BaseModel], data: FormData, zone: ZoneInfo) -> dict[str, Any]:

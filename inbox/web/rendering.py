@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from config import get_settings
 from config.settings import TEMPLATES_DIR
 from db.models import User
-from i18n import gettext_for, negotiate_locale
+from i18n import gettext_for, in_context, negotiate_locale
 from inbox.web.form_fields import list_row_forms
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR / "web")
@@ -128,3 +128,4 @@ def row_form(form: type[BaseModel] | None, name: str) -> type[BaseModel] | None:
 
 
 templates.env.globals["row_form"] = row_form
+templates.env.globals["in_context"] = in_context

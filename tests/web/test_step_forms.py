@@ -52,11 +52,12 @@ from domain.steps import HumanStep
 from domain.validation import problems_from
 from flows.catalog import STEPS
 from inbox.intake import INTAKES
-from inbox.web.form_fields import BLANK, PERSON_FIELDS, parse_submission
+from inbox.web.form_fields import BLANK, LISTED_FIELDS, PERSON_FIELDS, SITE_FIELDS, parse_submission
 from launch.demo import DEMO_PASSWORD, DEMO_PEOPLE
 from launch.processes import ProcessGroup, answers, free_port
-from tests.support.factories import new_staff, person, step_task
+from tests.support.factories import complaint_task, new_staff, person, step_task
 from tests.web.conftest import PHONE, Person
+from tests.web.test_web_day_browser import assert_fits
 
 # What a person types, picks or ticks in one field: text (or a single choice), several choices
 # (or tags), a tick; None leaves the field empty.
@@ -121,6 +122,11 @@ def _step_kinds() -> dict[str, ProcessKind]:
 
 
 STEP_KINDS = _step_kinds()
+
+
+# Fields whose choices are records (people, sites) or that name a listed entry: no number is
+# typed in them, and their options are data, not words of the page.
+NAMED_FIELDS = PERSON_FIELDS | SITE_FIELDS | LISTED_FIELDS
 
 
 class NoExample(Exception):
@@ -320,10 +326,11 @@ def _breakages(
         elif item is None and annotation is not bool and f"{prefix}{name}" in example:
             fields.append((f"{prefix}{name}", info, annotation))
     for path, info, _ in fields:
-        if info.is_required():
+        # A listed entry's id goes back hidden: the person cannot leave it empty.
+        if info.is_required() and path.rsplit(".", 1)[-1] not in LISTED_FIELDS:
             yield path, None
     for path, info, annotation in fields:
-        if annotation in (int, float, Decimal) and path.rsplit(".", 1)[-1] not in PERSON_FIELDS:
+        if annotation in (int, float, Decimal) and path.rsplit(".", 1)[-1] not in NAMED_FIELDS:
             le, lt, ge, gt = (_constraint(info, n) for n in ("le", "lt", "ge", "gt"))
             for wrong in (le and le + 1, lt, ge is not None and ge - 1, gt):
                 if wrong is not None and wrong is not False:
@@ -343,7 +350,10 @@ def put(page: Page, path: str, value: Value) -> None:
     expect(control.first).to_be_attached()
     first = control.first
     tag, kind = first.evaluate("e => [e.tagName.toLowerCase(), e.type]")
-    if tag == "select":
+    if kind == "hidden":
+        # The id of an entry the task lists: it comes with the page, nobody types it.
+        expect(first).to_have_value(value if isinstance(value, str) else "")
+    elif tag == "select":
         first.select_option(list(value) if isinstance(value, tuple) else (value or ""))
     elif kind == "checkbox":
         first.set_checked(bool(value))
@@ -386,7 +396,7 @@ def fill_in(page: Page, example: Example) -> None:
 def assert_chinese_form(page: Page, form_selector: str, what: str) -> None:
     """Fail on English words in what the form's page shows a person."""
     form = page.locator(form_selector).element_handle()
-    texts = page.evaluate(PAGE_TEXT, [form, sorted(PERSON_FIELDS)])
+    texts = page.evaluate(PAGE_TEXT, [form, sorted(PERSON_FIELDS | SITE_FIELDS)])
     english = [t for t in texts if LATIN_WORD.search(t.replace(PRODUCT_NAME, ""))]
     assert english == [], f"{what}: English on the page: {english}"
 
@@ -678,3 +688,117 @@ def test_a_long_form_posted_after_the_session_ended_comes_back_after_login(
         assert started == []
     finally:
         context.close()
+
+
+# A handover item as the flow lists it, with where it is kept.
+KEPT_ITEM = {**LISTED_ITEM, "item_id": 8, "description": "机房门禁卡", "location": "前台抽屉"}
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "decision"),
+    [
+        ("resignation.confirm-items", "verdicts", "verdict"),
+        ("resignation.resolve-disputes", "resolutions", "outcome"),
+    ],  # fmt: skip
+)
+def test_each_listed_handover_item_is_shown_beside_its_decision(
+    name: str, rows: str, decision: str, desk: dict[str, Person]
+) -> None:
+    # Each item was an editable number box "条目" holding the item's id: the person had to
+    # guess which item "8" was, and could change it.
+    step: HumanStep[Any] = STEPS[name]
+    holder = demo_holder(*step.decided_by, NAMED_PERSON_ROLE)
+    with transaction() as session:
+        task = step_task(
+            session, step, STEP_KINDS[name], person(session, holder), utcnow(),
+            {"items": [KEPT_ITEM]},
+        )  # fmt: skip
+        task_id, process_id = task.id, task.process_id
+    someone = desk[holder]
+    page = someone.page
+    try:
+        page.goto(f"{someone.base_url}/tasks/{task_id}")
+        form = page.get_by_test_id("step-form")
+        row = form.locator(".row-fields").first
+        item = row.get_by_test_id(f"listed-{rows}.0.item_id")
+        for fact in ("机房门禁卡", "类别", "钥匙", "存放位置", "前台抽屉"):
+            expect(item).to_contain_text(fact)
+        expect(form.locator(f'[name="{rows}.0.item_id"]')).to_have_attribute("type", "hidden")
+        expect(form.locator(f'[name="{rows}.0.item_id"]')).to_have_value("8")
+        expect(row.locator(f'[name="{rows}.0.{decision}"]')).to_be_visible()
+        expect(form.get_by_role("spinbutton")).to_have_count(0)
+        assert_fits(page, name)
+        # Refused (nothing decided), the item is still shown, not a bare id.
+        form.get_by_test_id("submit").click()
+        expect(page.locator(".error-summary")).to_be_focused()
+        expect(page.get_by_test_id(f"listed-{rows}.0.item_id")).to_contain_text("机房门禁卡")
+        assert_fits(page, f"{name} (refused)")
+    finally:
+        _retire(process_id)
+
+
+def test_hr_chooses_the_new_hires_site_by_name(desk: dict[str, Person]) -> None:
+    # The site was a bare number box: HR had to know the site's database id.
+    hr = demo_holder(*INTAKES[ProcessKind.ONBOARDING].roles or ())
+    with transaction() as session:
+        site = person(session, hr).site
+        site_id, site_name = str(site.id), site.name
+    someone = desk[hr]
+    page = someone.page
+    page.goto(f"{someone.base_url}/start/onboarding")
+    site_field = page.get_by_label("管理处")
+    expect(site_field).to_have_js_property("tagName", "SELECT")
+    expect(site_field.locator(f'option[value="{site_id}"]')).to_have_text(site_name)
+    assert_fits(page, "start/onboarding")
+
+
+def test_a_complaint_task_names_its_first_responder_once_at_phone_width(
+    desk: dict[str, Person],
+) -> None:
+    # The header and the case facts (its first responder and its owner of record) said
+    # 首问责任人 three times for one person.
+    holder = "zhangmin"
+    with transaction() as session:
+        task = complaint_task(session, utcnow(), by=holder)
+        task_id, process_id = task.id, task.process_id
+    someone = desk[holder]
+    page = someone.page
+    try:
+        page.goto(f"{someone.base_url}/tasks/{task_id}")
+        expect(page.get_by_text("首问责任人", exact=True)).to_have_count(1)
+        assert_fits(page, "complaint task")
+    finally:
+        _retire(process_id)
+
+
+def test_the_plan_reads_a_budget_venue_and_a_monthly_cadence_at_phone_width(
+    desk: dict[str, Person],
+) -> None:
+    # The budget's "Venue" read 地点 and a monthly cadence 月度 (words of a session's venue
+    # and of a monthly plan).
+    name = "training_plan.approve"
+    step: HumanStep[Any] = STEPS[name]
+    holder = demo_holder(*step.decided_by, NAMED_PERSON_ROLE)
+    plan = {
+        "title": "十二月培训计划",
+        "items": [{"topic": "消防演练", "cadence": "monthly", "venue": "三楼会议室"}],
+        "budget": [{"category": "venue", "description": "会议室租金", "amount": 300}],
+    }
+    context = {"document": plan, "period": "2026-12", "version": 1}
+    with transaction() as session:
+        task = step_task(
+            session, step, STEP_KINDS[name], person(session, holder), utcnow(), context
+        )
+        task_id, process_id = task.id, task.process_id
+    someone = desk[holder]
+    page = someone.page
+    try:
+        page.goto(f"{someone.base_url}/tasks/{task_id}")
+        budget = page.get_by_test_id("plan-budget")
+        expect(budget.locator("tbody td").first).to_have_text("场地")
+        sessions = page.get_by_test_id("plan-sessions")
+        expect(sessions.locator("tbody td").nth(1)).to_have_text("每月")
+        expect(sessions.locator("th").nth(2)).to_have_text("地点")
+        assert_fits(page, name)
+    finally:
+        _retire(process_id)

@@ -7,15 +7,16 @@ import uuid
 from sqlalchemy import select, update
 
 from db.base import utcnow
-from db.models import ApiToken, FormDraft, InboxTask, User
+from db.models import ApiToken, FormDraft, InboxTask, Site, User
 from db.session import transaction
 from domain.errors import Invalid
 from domain.people import revoke_tokens
 from domain.validation import validate_form
-from forms.training_plan import AssessmentDecision, PlanDocument
+from forms.training_plan import AssessmentDecision, PlanDocument, TrainingPlanCreate
 from i18n import gettext_for
 from inbox.web.form_fields import errors_by_path, form_fields
-from launch.demo import DEMO_PASSWORD
+from inbox.web.rendering import templates
+from launch.demo import DEMO_PASSWORD, DEMO_SITE_CODE
 from tests.support.factories import complaint_task, new_staff, person
 from tests.support.web import csrf_of, logged_in
 
@@ -220,3 +221,60 @@ def test_chinese_pages_name_the_phone_channel_and_list_errors_in_chinese(app: ob
     else:
         raise AssertionError("an assessment without scores was accepted")
     assert gettext("Description") == "描述"  # a handover item's, not only a complaint's
+
+
+def test_the_new_hire_form_offers_the_sites_by_name(app: object) -> None:
+    # The site was a bare number box ("site_id") the HR had to fill with a database id.
+    with transaction() as session:
+        site = session.scalars(select(Site).where(Site.code == DEMO_SITE_CODE)).one()
+        site_id, site_name = site.id, site.name
+        other = Site(code=f"other-{uuid.uuid4().hex[:6]}", name="另一管理处")
+        session.add(other)
+    hr = logged_in(app, "sunli")
+    form = hr.get("/start/onboarding").text
+    assert 'name="site_id" type="number"' not in form
+    choice = re.search(r'<select id="f-site_id" name="site_id"[^>]*>(.*?)</select>', form, re.S)
+    assert choice is not None, "the site is not a choice"
+    # Only the HR's own site: another site's hires are not theirs to register.
+    offered = re.findall(r'<option value="(\d+)"[^>]*>([^<]*)</option>', choice.group(1))
+    assert offered == [(str(site_id), site_name)]
+
+
+def test_a_choice_reads_in_its_own_words_where_the_english_is_shared() -> None:
+    # A budget's "Venue" read 地点 and a cadence's "Monthly" 月度: each took the translation
+    # of the same English word elsewhere (a session's venue, a monthly plan).
+    fields = {f.path: f for f in form_fields(PlanDocument, {}, {}, gettext_for("zh_CN"), [])}
+    budget = dict(
+        next(f for f in fields["budget"].rows[0] if f.path == "budget.0.category").options
+    )
+    assert budget["venue"] == "场地"
+    item = {f.path: f for f in fields["items"].rows[0]}
+    assert dict(item["items.0.cadence"].options)["monthly"] == "每月"
+    assert item["items.0.venue"].label == "地点"
+    gettext = gettext_for("zh_CN")
+    start = {f.path: f for f in form_fields(TrainingPlanCreate, {}, {}, gettext, [])}
+    assert dict(start["kind"].options)["monthly"] == "月度"
+    assert (gettext("Venue"), gettext("Monthly")) == ("地点", "月度")
+    assert gettext_for("en")("Venue") == "Venue"
+
+
+def test_the_plan_document_reads_a_budget_venue_and_a_monthly_cadence(app: object) -> None:
+    plan = {
+        "items": [{"topic": "消防演练", "cadence": "monthly", "venue": "三楼会议室"}],
+        "budget": [{"category": "venue", "description": "会议室租金", "amount": 300}],
+    }
+    page = templates.get_template("_plan.html").render(
+        _=gettext_for("zh_CN"), plan_context={"document": plan, "period": "2026-12"}, names={}
+    )
+    sessions = re.search(r'data-testid="plan-sessions">(.*?)</table>', page, re.S)
+    budget = re.search(r'data-testid="plan-budget">(.*?)</table>', page, re.S)
+    assert sessions is not None and budget is not None, page[:500]
+    assert '<th scope="col">地点</th>' in sessions.group(1) and "每月" in sessions.group(1)
+    assert "<td>场地</td>" in budget.group(1) and "地点" not in budget.group(1)
+
+
+def test_a_complaint_task_names_its_first_responder_once(app: object) -> None:
+    # The header and the case facts both said 首问责任人 with the same person.
+    staff = logged_in(app, "zhangmin")
+    page = staff.get(f"/tasks/{complaint_of('王先生')}").text
+    assert page.count("首问责任人") == 1

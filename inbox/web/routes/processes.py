@@ -43,7 +43,8 @@ def _start_page(
     gettext = gettext_for(page_locale(request, user))
     with transaction() as session:
         people = [(str(p.id), p.display_name) for p in colleagues(session, user.site_id)]
-    fields = form_fields(intake.form, values, errors, gettext, people)
+        sites = [(str(s.id), s.name) for s in intake.sites(session, user)] if intake.sites else None
+    fields = form_fields(intake.form, values, errors, gettext, people, sites=sites)
     kinds = [kind for kind, other in INTAKES.items() if other.may_start(user)]
     context = {
         "intake": intake,

@@ -19,7 +19,13 @@ from flows.catalog import STEPS
 from i18n import gettext_for
 from inbox.api.deps import ClockDep
 from inbox.web.case_view import case_view
-from inbox.web.form_fields import errors_by_path, form_fields, list_row_forms, parse_submission
+from inbox.web.form_fields import (
+    errors_by_path,
+    form_fields,
+    list_row_forms,
+    listed_entries,
+    parse_submission,
+)
 from inbox.web.rendering import countdown, no_store, page_locale, render
 from inbox.web.session import CsrfChecked, SubmittedForm, WebUser, acting_user, take_draft
 from notify.links import InvalidTaskLink, verify_link
@@ -113,6 +119,7 @@ def task_page(
             errors or {},
             gettext,
             person_options,
+            listed=listed_entries(task.context),
         )
         if may_act
         else [],
