@@ -42,10 +42,15 @@ class LoginRequired(DomainError):
 def start_session(request: Request, token: str) -> None:
     """Begin a fresh session for a logged-in person (a new CSRF token, no old keys kept but the
     key of a draft typed before the last session ended)."""
-    draft_key = request.session.get(DRAFT_KEY)
-    request.session.clear()
+    _clear_keeping_draft(request)
     request.session["token"] = token
     request.session["csrf"] = secrets.token_urlsafe(32)
+
+
+def _clear_keeping_draft(request: Request) -> None:
+    """Empty the session but for the key of a draft waiting for the next login."""
+    draft_key = request.session.get(DRAFT_KEY)
+    request.session.clear()
     if isinstance(draft_key, str):
         request.session[DRAFT_KEY] = draft_key
 
@@ -61,12 +66,9 @@ def _end_session(request: Request, token: str) -> None:
     given back to that person only."""
     with reading() as session:
         owner = token_owner_id(session, token)
-    draft_key = request.session.get(DRAFT_KEY)
-    request.session.clear()
+    _clear_keeping_draft(request)
     if owner is not None:
         request.session[ENDED_USER_KEY] = owner
-    if isinstance(draft_key, str):
-        request.session[DRAFT_KEY] = draft_key
 
 
 def _store_draft(
