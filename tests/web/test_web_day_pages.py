@@ -4,6 +4,8 @@ filters and search, forms with list fields, error pages, a session ending mid-fo
 import re
 import uuid
 
+import httpx
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from db.base import utcnow
@@ -90,12 +92,21 @@ def test_a_form_posted_after_the_session_ended_comes_back_after_login(app: objec
         assert session.get_one(InboxTask, task_id).state == "open"
 
 
-def test_a_draft_kept_over_an_ended_session_is_not_given_to_the_next_person(app: object) -> None:
-    (author_id, author), (_, colleague) = new_staff("起草人"), new_staff("同事")
-    client = logged_in(app, author)
+def _complaint_form_whose_session_ends(
+    app: object, username: str, user_id: int
+) -> tuple[TestClient, str]:
+    """Open the complaint form logged in as `username`, then end that login server-side; return
+    the browser and the form's CSRF token."""
+    client = logged_in(app, username)
     token = csrf_of(client, "/start/complaint")
     with transaction() as session:
-        revoke_tokens(session, session.get_one(User, author_id))
+        revoke_tokens(session, session.get_one(User, user_id))
+    return client, token
+
+
+def _post_complaint(client: TestClient, token: str) -> tuple[httpx.Response, str]:
+    """Post the complaint form and check it is sent to log in again; return the answer and the
+    description typed."""
     description = f"楼上漏水 {uuid.uuid4().hex}"
     ended = client.post(
         "/start/complaint",
@@ -103,6 +114,22 @@ def test_a_draft_kept_over_an_ended_session_is_not_given_to_the_next_person(app:
         follow_redirects=False,
     )
     assert ended.headers["location"] == "/login?next=/start/complaint"
+    return ended, description
+
+
+def _log_in_again(client: TestClient, username: str, login_page: str) -> httpx.Response:
+    login_token = csrf_of(client, login_page)
+    return client.post(
+        "/login",
+        data={"username": username, "password": DEMO_PASSWORD, "csrf_token": login_token,
+              "next": "/start/complaint"},
+    )  # fmt: skip
+
+
+def test_a_draft_kept_over_an_ended_session_is_not_given_to_the_next_person(app: object) -> None:
+    (author_id, author), (_, colleague) = new_staff("起草人"), new_staff("同事")
+    client, token = _complaint_form_whose_session_ends(app, author, author_id)
+    ended, description = _post_complaint(client, token)
     with transaction() as session:
         draft = session.scalars(select(FormDraft).where(FormDraft.user_id == author_id)).one()
         # Only the key is in the cookie; the draft keeps what was typed, not the CSRF token.
@@ -111,12 +138,7 @@ def test_a_draft_kept_over_an_ended_session_is_not_given_to_the_next_person(app:
         assert all(name != "csrf_token" for name, _ in draft.fields)
 
     # Someone else logs in on the same browser: the form is empty and the draft is gone.
-    login_token = csrf_of(client, ended.headers["location"])
-    back = client.post(
-        "/login",
-        data={"username": colleague, "password": DEMO_PASSWORD, "csrf_token": login_token,
-              "next": "/start/complaint"},
-    )  # fmt: skip
+    back = _log_in_again(client, colleague, ended.headers["location"])
     assert back.url.path == "/start/complaint"
     assert description not in back.text
     with transaction() as session:
@@ -127,28 +149,14 @@ def test_a_form_posted_after_a_page_found_the_session_ended_is_kept_for_its_auth
     app: object,
 ) -> None:
     author_id, author = new_staff("起草人")
-    client = logged_in(app, author)
-    token = csrf_of(client, "/start/complaint")
-    with transaction() as session:
-        revoke_tokens(session, session.get_one(User, author_id))
+    client, token = _complaint_form_whose_session_ends(app, author, author_id)
     # Another tab's page load finds the session ended first: the cookie loses the login.
     assert client.get("/inbox", follow_redirects=False).status_code == 303
-    description = f"楼上漏水 {uuid.uuid4().hex}"
-    ended = client.post(
-        "/start/complaint",
-        data={"csrf_token": token, "resident_name": "王先生", "description": description},
-        follow_redirects=False,
-    )
-    assert ended.headers["location"] == "/login?next=/start/complaint"
+    ended, description = _post_complaint(client, token)
     with transaction() as session:
         draft = session.scalars(select(FormDraft).where(FormDraft.user_id == author_id)).one()
         assert ["description", description] in draft.fields
-    login_token = csrf_of(client, ended.headers["location"])
-    back = client.post(
-        "/login",
-        data={"username": author, "password": DEMO_PASSWORD, "csrf_token": login_token,
-              "next": "/start/complaint"},
-    )  # fmt: skip
+    back = _log_in_again(client, author, ended.headers["location"])
     assert back.url.path == "/start/complaint" and description in back.text
 
 
