@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 POSTGRES_TEST_URL ?= postgresql+psycopg://root@127.0.0.1:5432/test
 
-.PHONY: up test test-sqlite test-postgres bench lint format clean browser
+.PHONY: up test test-sqlite test-postgres faults bench lint format clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test-sqlite: $(STAMP)
 
 test-postgres: $(STAMP)
 	KEFU_TEST_POSTGRES_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest -n 2
+
+## The fault suite: kill -9 of the Prefect server, runner, API and outbox sender while fifty
+## complaints run to closing (about 12 minutes; KEFU_TEST_POSTGRES_URL=… for PostgreSQL).
+faults: $(STAMP)
+	$(BIN)/pytest -m faults -o log_cli=true -o log_cli_level=WARNING tests/faults
 
 ## Benchmarks: figures and ratios against a baseline measured in the same run.
 bench: $(STAMP)

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # A completion whose resume failed is retried by the sweep after this many seconds, so the
     # sweep never races the inbox's own immediate resume.
     resume_retry_after_seconds: int = Field(default=30, ge=0)
+    # The watchdog starts a flow run over once it has been starting, late or running this long
+    # (see domain/watchdog.py); a person's step is paused, so it never counts.
+    watchdog_stuck_after_seconds: int = Field(default=15 * 60, ge=30)
 
     # Outgoing mail. The URL carries the SMTP password, so it is a secret and never logged.
     smtp_url: SecretStr | None = None

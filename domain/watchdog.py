@@ -32,7 +32,7 @@ STARTING_STATES = frozenset({"PENDING", "CANCELLING"})  # Submitting is a Pendin
 class WatchdogPolicy(BaseModel):
     """When a flow run counts as stuck, and how many restarts in a row before ops are told."""
 
-    stuck_after: timedelta = Field(default=timedelta(minutes=15), gt=timedelta(0))
+    stuck_after: timedelta = Field(gt=timedelta(0))
     max_restarts: int = Field(default=3, ge=1)
 
 

@@ -6,10 +6,11 @@
    too many restarts in a row with nothing happening in between, flag it for ops instead.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from prefect import flow
 
+from config import get_settings
 from db.base import utcnow
 from domain.watchdog import WatchdogPolicy
 from tasks.process_runs import Outcome, find_stuck_processes, start_over
@@ -21,7 +22,9 @@ def process_watchdog(
 ) -> dict[str, int]:
     """Run one watchdog tick at `now` (default: the current time); count what it did."""
     now = now or utcnow()
-    policy = policy or WatchdogPolicy()
+    policy = policy or WatchdogPolicy(
+        stuck_after=timedelta(seconds=get_settings().watchdog_stuck_after_seconds)
+    )
     stuck = find_stuck_processes(now, policy)
     outcomes = [start_over(process, now, policy) for process in stuck]
     return {"stuck": len(stuck), **{outcome: outcomes.count(outcome) for outcome in Outcome}}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from launch.processes import free_port
+from tests.support.databases import create_database, drop_database
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -30,23 +30,7 @@ PREFECT_PORT = free_port()
 SMTP_PORT = free_port()
 
 
-def _database_url() -> tuple[str, str | None]:
-    """Return the run's database URL and, for PostgreSQL, the server URL to drop it from."""
-    server_url = os.environ.get("KEFU_TEST_POSTGRES_URL")
-    if not server_url:
-        return f"sqlite:///{RUN_DIR / 'kefu.db'}", None
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = f"kefu_test_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False), server_url
-
-
-DATABASE_URL, POSTGRES_SERVER_URL = _database_url()
+DATABASE_URL = create_database(RUN_DIR, "kefu_test")
 
 # Set before any product module reads its settings; the children inherit the same values.
 os.environ.update(
@@ -93,19 +77,10 @@ def _log_digest(log: Path) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if POSTGRES_SERVER_URL is None:
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
     from db.session import get_engine
 
     get_engine().dispose()
-    name = make_url(DATABASE_URL).database
-    engine = create_engine(POSTGRES_SERVER_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+    drop_database(DATABASE_URL)
 
 
 @pytest.fixture(scope="session")

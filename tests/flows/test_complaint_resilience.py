@@ -74,7 +74,10 @@ def test_work_done_while_prefect_is_down_goes_on_when_it_returns(stack: Stack) -
     # The minute sweep resumes and starts what was missed: run here as the served deployment,
     # unless the scheduled one that fell due during the outage got there first.
     run_sweep(stack)
-    assert staff.ok("GET", f"/tasks/{task['id']}")["resumed"] is True
+    # A restarted run may still be on its way to the pause: the resume is retried by later sweeps.
+    eventually(
+        lambda: staff.ok("GET", f"/tasks/{task['id']}")["resumed"], "the completion to resume"
+    )
     assert staff.ok("GET", f"/processes/{waiting['process_id']}")["state"] == "running"
     staff.open_task(process_id, "complaint.resolution")
     staff.open_task(waiting["process_id"], "complaint.first-response")

@@ -1,6 +1,7 @@
 """A real SMTP server on 127.0.0.1 for the tests, keeping every message it receives."""
 
 import threading
+from collections import Counter
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
@@ -24,6 +25,7 @@ class MailSink:
     """An aiosmtpd server; `received(to)` lists what arrived for one address."""
 
     def __init__(self, port: int) -> None:
+        self.port = port
         self._collector = _Collector()
         self._controller = Controller(self._collector, hostname="127.0.0.1", port=port)
 
@@ -37,3 +39,8 @@ class MailSink:
         """Return the messages delivered to `to`, oldest first."""
         with self._collector.lock:
             return [m for m in self._collector.messages if to in str(m["To"])]
+
+    def message_ids(self) -> Counter[str]:
+        """Return how often each Message-ID arrived."""
+        with self._collector.lock:
+            return Counter(str(m["Message-ID"]) for m in self._collector.messages)
