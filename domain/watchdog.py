@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from config import get_settings
 from db.models import Event, InboxTask, Process, ProcessState, TaskState
 from domain.events import record_event
 
@@ -29,10 +30,15 @@ DEAD_STATES = frozenset({"FAILED", "CRASHED", "CANCELLED"})
 STARTING_STATES = frozenset({"PENDING", "CANCELLING"})  # Submitting is a Pending state
 
 
+def configured_stuck_after() -> timedelta:
+    """Return the bound set by KEFU_WATCHDOG_STUCK_AFTER_SECONDS (15 minutes by default)."""
+    return timedelta(seconds=get_settings().watchdog_stuck_after_seconds)
+
+
 class WatchdogPolicy(BaseModel):
     """When a flow run counts as stuck, and how many restarts in a row before ops are told."""
 
-    stuck_after: timedelta = Field(gt=timedelta(0))
+    stuck_after: timedelta = Field(default_factory=configured_stuck_after, gt=timedelta(0))
     max_restarts: int = Field(default=3, ge=1)
 
 

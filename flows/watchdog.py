@@ -6,11 +6,10 @@
    too many restarts in a row with nothing happening in between, flag it for ops instead.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from prefect import flow
 
-from config import get_settings
 from db.base import utcnow
 from domain.watchdog import WatchdogPolicy
 from tasks.process_runs import Outcome, find_stuck_processes, start_over
@@ -22,9 +21,7 @@ def process_watchdog(
 ) -> dict[str, int]:
     """Run one watchdog tick at `now` (default: the current time); count what it did."""
     now = now or utcnow()
-    policy = policy or WatchdogPolicy(
-        stuck_after=timedelta(seconds=get_settings().watchdog_stuck_after_seconds)
-    )
+    policy = policy or WatchdogPolicy()
     stuck = find_stuck_processes(now, policy)
     outcomes = [start_over(process, now, policy) for process in stuck]
     return {"stuck": len(stuck), **{outcome: outcomes.count(outcome) for outcome in Outcome}}
