@@ -282,7 +282,7 @@ def dashboard_tables(
             ],
         ),
         MetricsTable.TRAINING_PLANS: (
-            ("Deadline", "On time", "Late", "Pending", "On-time rate"),
+            ("Deadline", "On time", "Late", "Not yet due", "On-time rate"),
             [
                 (_("Submitted by the draft deadline"), *_timely(figures.training_plans.submission)),
                 (_("Approved by the approval deadline"), *_timely(figures.training_plans.approval)),

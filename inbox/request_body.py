@@ -99,8 +99,10 @@ class RequestBodyGate:
             await refusal(scope, receive, send)
             return
         counted = _counted(receive, limit)
-        kind = text_body_type(request.headers.get("content-type", ""))
-        await self.app(scope, counted if kind is None else _utf8_checked(counted, kind), send)
+        content_type = request.headers.get("content-type", "")
+        kind = text_body_type(content_type)
+        checked = counted if kind is None else _utf8_checked(counted, Utf8Body(kind, content_type))
+        await self.app(scope, checked, send)
 
 
 def _declared_length(headers: Headers) -> int | None:
@@ -158,13 +160,12 @@ def _counted(receive: Receive, limit: int) -> Receive:
     return counted
 
 
-def _utf8_checked(receive: Receive, kind: str) -> Receive:
-    """Return `receive` that raises BodyNotUtf8 once the `kind` body turns out not to be UTF-8.
+def _utf8_checked(receive: Receive, check: Utf8Body) -> Receive:
+    """Return `receive` that raises BodyNotUtf8 once `check` finds the body is not UTF-8.
 
     A form is judged at its last chunk, before that chunk reaches the route: no route acts on
     part of a body that is refused.
     """
-    check = Utf8Body(kind)
 
     async def checked() -> Message:
         message = await receive()

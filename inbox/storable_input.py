@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import APIRoute
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 
 from domain.errors import FieldProblem, Invalid
 
@@ -23,7 +25,8 @@ from domain.errors import FieldProblem, Invalid
 SMALLEST_INT = -(2**31)
 LARGEST_INT = 2**31 - 1
 URLENCODED = "application/x-www-form-urlencoded"
-FORM_TYPES = (URLENCODED, "multipart/form-data")
+MULTIPART = "multipart/form-data"
+FORM_TYPES = (URLENCODED, MULTIPART)
 JSON_TYPE = "application/json"
 # The location and title of a problem with a body as a whole rather than one of its fields.
 BODY_LOC, BODY_LABEL = ("body",), "Request body"
@@ -69,7 +72,7 @@ def _utf8_pairs(urlencoded: bytes) -> Iterator[tuple[str, str | None]]:
 
 
 def text_body_type(content_type: str) -> str | None:
-    """Return the body type ("json" or "form") whose bytes must be UTF-8 text, or None."""
+    """Return the body type ("json", "form" or "multipart") whose text must be UTF-8, or None."""
     media_type = content_type.partition(";")[0].strip().lower()
     if media_type == JSON_TYPE or (
         media_type.startswith("application/") and media_type.endswith("+json")
@@ -77,6 +80,8 @@ def text_body_type(content_type: str) -> str | None:
         return "json"
     if media_type == URLENCODED:
         return "form"
+    if media_type == MULTIPART:
+        return "multipart"
     return None
 
 
@@ -84,17 +89,21 @@ class Utf8Body:
     """Check a JSON or form body for UTF-8 chunk by chunk, as it comes in.
 
     JSON is decoded as it arrives, so a bad byte is found without keeping the body; a form is
-    kept until its end (a form is a few KiB), since its bad bytes may be percent-escaped.
+    kept until its end (a form is a few KiB), since its bad bytes may be percent-escaped; a
+    multipart form's text fields and names are checked part by part, its files never.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, content_type: str = "") -> None:
         self.kind = kind
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._read = 0
         self._form = bytearray()
+        self._multipart = MultipartText(content_type) if kind == "multipart" else None
 
     def feed(self, chunk: bytes, *, final: bool) -> list[FieldProblem]:
         """Return what is wrong with the body so far (at its end, with `final`); [] if nothing."""
+        if self._multipart is not None:
+            return self._multipart.feed(chunk, final=final)
         if self.kind == "form":
             self._form += chunk
             if not final:
@@ -119,6 +128,74 @@ class Utf8Body:
             ]
         self._read += len(chunk)
         return []
+
+
+class MultipartText:
+    """The UTF-8 check of a multipart form: each field's name and value, each file's name.
+
+    Starlette would read such bytes as Latin-1 and hand the route look-alike characters.
+    Problems are reported at the body's end, before its last chunk reaches the route.
+    """
+
+    def __init__(self, content_type: str) -> None:
+        _, options = parse_options_header(content_type)
+        self._problems: list[FieldProblem] = []
+        self._header_name = bytearray()
+        self._header_value = bytearray()
+        self._disposition = b""
+        self._value = bytearray()
+        self._parser = MultipartParser(
+            options.get(b"boundary", b""),
+            {
+                "on_part_begin": self._part_begins,
+                "on_header_field": lambda data, start, end: self._header_name.extend(
+                    data[start:end]
+                ),
+                "on_header_value": lambda data, start, end: self._header_value.extend(
+                    data[start:end]
+                ),
+                "on_header_end": self._header_ends,
+                "on_part_data": lambda data, start, end: self._value.extend(data[start:end]),
+                "on_part_end": self._part_ends,
+            },
+        )
+
+    def feed(self, chunk: bytes, *, final: bool) -> list[FieldProblem]:
+        try:
+            self._parser.write(chunk)
+        except MultipartParseError:
+            return []  # not a form at all: the route's own parsing refuses it
+        return self._problems if final else []
+
+    def _part_begins(self) -> None:
+        self._disposition = b""
+        self._value.clear()
+
+    def _header_ends(self) -> None:
+        if bytes(self._header_name).lower() == b"content-disposition":
+            self._disposition = bytes(self._header_value)
+        self._header_name.clear()
+        self._header_value.clear()
+
+    def _part_ends(self) -> None:
+        _, options = parse_options_header(self._disposition)
+        raw_name = options.get(b"name", b"")
+        name = raw_name.decode("utf-8", errors="replace")
+        # A file's bytes are its own business; its name and a field's value are stored as text.
+        texts = [raw_name, options.get(b"filename", b"")]
+        if b"filename" not in options:
+            texts.append(bytes(self._value))
+        self._value.clear()  # a file's content is never kept
+        if not all(_is_utf8(text) for text in texts):
+            self._problems.append(FieldProblem((name,), "Must be valid UTF-8 text"))
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _integer_parameters(route: APIRoute) -> set[str]:

@@ -106,7 +106,7 @@ class ApiClient:
 
     def __init__(self, base_url: str, language: str) -> None:
         self.http = httpx.Client(
-            base_url=base_url, headers={"Accept-Language": language}, timeout=30
+            base_url=base_url, headers={"Accept-Language": language}, timeout=60
         )
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:

@@ -89,12 +89,16 @@ PERSON_CHANNELS = (NotificationChannel.EMAIL, NotificationChannel.WECOM)
 # The note (an English msgid) and link that end a WeCom message clipped to its byte limit.
 CLIPPED_NOTE = "… (message too long) [Open the full task]({url})"
 RETRYABLE_STATES = (DeliveryState.PENDING, DeliveryState.FAILED)
-# Notices that ask the recipient to act on their task: stale once it is no longer open.
+# Notices that ask the recipient to act on their task: stale once it is no longer open, or no
+# longer theirs (reassigned, delegated, escalated to another holder, claimed by a colleague).
 TASK_ACTION_EVENTS = frozenset({NotificationEvent.TASK_ASSIGNED, NotificationEvent.TASK_DUE_SOON})
-# Why a task notice was not sent (English msgids; the ops page shows them translated).
+# Why a task notice was not sent (English msgids; the ops page shows them translated), by the
+# task's state, or HANDED_ON when it is open but held by someone else.
+HANDED_ON = "handed_on"
 SKIP_REASONS: dict[str, str] = {
     TaskState.DONE: "The task was already completed when the notice was due to go out",
     TaskState.CANCELLED: "The task was already cancelled when the notice was due to go out",
+    HANDED_ON: "The task was given to someone else before the notice went out",
 }
 
 
@@ -133,8 +137,9 @@ class Claim:
     urgent: bool = False
     previous_state: str = DeliveryState.PENDING
     display_name: str = ""
-    # The state of the message's task when it was claimed; None for news not about a task.
+    # The state and holder of the message's task when it was claimed; None for other news.
     task_state: str | None = None
+    task_assignee_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,7 @@ def _claim_of(session: Session, message_id: int, attempt: int) -> Claim:
             User.display_name,
             NotificationPreference.wecom_userid,
             InboxTask.state.label("task_state"),
+            InboxTask.assignee_id.label("task_assignee_id"),
         )
         .outerjoin(User, User.id == OutboxMessage.recipient_id)
         .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
@@ -214,6 +220,7 @@ def _claim_of(session: Session, message_id: int, attempt: int) -> Claim:
         previous_state=DeliveryState.PENDING if attempt == 1 else DeliveryState.FAILED,
         display_name=row.display_name or "",
         task_state=row.task_state,
+        task_assignee_id=row.task_assignee_id,
     )
 
 
@@ -244,20 +251,34 @@ def claim_next(session: Session, *, now: datetime) -> Claim | None:
 
 
 def skip_reason(claimed: Claim) -> str | None:
-    """Return why the claimed message must not go out (its task is closed), or None if it may."""
+    """Return why the claimed message must not go out (its task is closed or went to someone
+    else), or None if it may."""
     if claimed.event not in TASK_ACTION_EVENTS or claimed.task_state is None:
         return None
-    return SKIP_REASONS.get(claimed.task_state)
+    if claimed.task_state != TaskState.OPEN:
+        return SKIP_REASONS.get(claimed.task_state)
+    # A group bot's notice (no recipient) speaks to the team, whoever holds the task.
+    held_by = claimed.task_assignee_id
+    if claimed.recipient_id is not None and held_by not in (None, claimed.recipient_id):
+        return SKIP_REASONS[HANDED_ON]
+    return None
 
 
-def _task_still_open() -> ColumnElement[bool]:
-    """Return the condition that a message is no task notice, or its task is still open."""
-    task_closed = (
+def _task_still_theirs() -> ColumnElement[bool]:
+    """Return the condition that a message is no task notice, or its task is still open and
+    not held by someone other than its recipient."""
+    task_gone = (
         select(InboxTask.id)
-        .where(InboxTask.id == OutboxMessage.task_id, InboxTask.state != TaskState.OPEN)
+        .where(
+            InboxTask.id == OutboxMessage.task_id,
+            or_(
+                InboxTask.state != TaskState.OPEN,
+                InboxTask.assignee_id != OutboxMessage.recipient_id,
+            ),
+        )
         .exists()
     )
-    return or_(OutboxMessage.event.not_in(list(TASK_ACTION_EVENTS)), ~task_closed)
+    return or_(OutboxMessage.event.not_in(list(TASK_ACTION_EVENTS)), ~task_gone)
 
 
 def record_skipped(session: Session, claimed: Claim, reason: str, *, now: datetime) -> None:
@@ -300,7 +321,8 @@ def claim_companions(
 ) -> list[Companion]:
     """Claim the other low-urgency messages due (or due within `hold`) to the same person.
 
-    A task notice whose task has closed is left out; it is skipped when claimed on its own.
+    A task notice whose task has closed or gone to someone else is left out; it is skipped
+    when claimed on its own.
     """
     rows = session.execute(
         update(OutboxMessage)
@@ -312,7 +334,7 @@ def claim_companions(
             OutboxMessage.urgent.is_(False),
             OutboxMessage.event.not_in(list(UNMERGEABLE_EVENTS)),
             OutboxMessage.next_attempt_at <= now + hold,
-            _task_still_open(),
+            _task_still_theirs(),
         )
         .values(state=DeliveryState.SENDING, sending_since=now, attempts=OutboxMessage.attempts + 1)
         .returning(

@@ -11,8 +11,11 @@ The inbox's row is the record of a decision, so a flow may also open several tas
 before the flow reached it is simply read, and nobody waits on someone else's lateness.
 """
 
+import contextvars
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as StillHandingBack
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -57,11 +60,12 @@ class HandBack(StrEnum):
     RESUMED = "resumed"  # the run waited on this step and goes on (or starts over to read it)
     AHEAD = "ahead"  # the run waits on an earlier step and reads the decision when it gets here
     RETRY = "retry"  # Prefect could not take it now: the sweep tries again
+    UNDER_WAY = "under_way"  # Prefect is slow to answer: the hand-back goes on in the background
 
     @property
     def settled(self) -> bool:
         """Whether the decision is in the flow's hands, as far as the person is concerned."""
-        return self is not HandBack.RETRY
+        return self not in (HandBack.RETRY, HandBack.UNDER_WAY)
 
 
 # A completion made ahead of its step needs no hand-back (the flow reads the inbox when it gets
@@ -78,6 +82,12 @@ RESUME_ROUND_MARK = "--"
 # wait per stuck task would make one tick outlast the next.
 SUSPEND_SETTLE_SECONDS = 15.0
 SUSPEND_POLL_SECONDS = 0.25
+
+# How long a person's request waits for its hand-back. An overloaded Prefect server answers 503
+# and its client backs off for up to a minute; the person's decision is already stored, so the
+# page answers and the hand-back finishes in the background (or the sweep takes it over).
+PERSON_WAITS_SECONDS = SUSPEND_SETTLE_SECONDS + 5
+_background_hand_backs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hand-back")
 
 # Failures that a later retry can overcome (server down or overloaded, run not paused yet, a
 # deployment not registered yet), and a run the server does not know (deleted, or a server
@@ -216,6 +226,17 @@ def hand_back(
         return HandBack.RETRY
     _record(task_id, resumed_at=now, error=None, retry_at=None)
     return HandBack.RESUMED
+
+
+def hand_back_for_person(task_id: int, now: datetime) -> HandBack:
+    """Hand back a completion a person just made, answering them within `PERSON_WAITS_SECONDS`."""
+    context = contextvars.copy_context()  # the request's Prefect settings go with it
+    pending = _background_hand_backs.submit(context.run, hand_back, task_id, now=now)
+    try:
+        return pending.result(timeout=PERSON_WAITS_SECONDS)
+    except StillHandingBack:
+        logger.warning("Hand-back of task %s still under way; the person was answered", task_id)
+        return HandBack.UNDER_WAY
 
 
 def _resume_when_waiting(

@@ -64,8 +64,28 @@ class Formatter:
         return local.strftime("%Y-%m-%dT%H:%M")
 
     def duration(self, value: timedelta) -> str:
-        """Return a rounded, human duration such as "3小时" / "3 hours"."""
-        return format_timedelta(abs(value), threshold=1.1, locale=self.babel_locale)
+        """Return a duration to the minute in its two largest units: "23小时47分钟" /
+        "23 hours 47 minutes" (the page's script keeps it ticking the same way)."""
+        parts = [
+            format_timedelta(timedelta(seconds=amount), threshold=1, locale=self.babel_locale)
+            for amount in countdown_parts(value)
+        ]
+        return ("" if self.babel_locale.startswith("zh") else " ").join(parts)
+
+
+def countdown_parts(value: timedelta) -> list[int]:
+    """Split a duration into its two largest units, in seconds: days and hours, hours and
+    minutes, or minutes alone (at least one), dropping a zero second part."""
+    minutes = max(1, int(abs(value).total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        parts = [days * 86400, hours * 3600]
+    elif hours:
+        parts = [hours * 3600, minutes * 60]
+    else:
+        parts = [minutes * 60]
+    return [parts[0], *[part for part in parts[1:] if part]]
 
 
 def countdown(

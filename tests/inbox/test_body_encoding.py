@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from db.models import Process, SavedView, User
+from db.models import Process, SavedView, TaskAttachment, User
 from db.session import transaction
 from inbox.storable_input import Utf8Body
 from launch.demo import DEMO_PASSWORD
@@ -153,3 +153,55 @@ def test_utf8_is_checked_across_chunk_boundaries() -> None:
     [problem] = broken.feed(b"\xff", final=True)
     # Byte 11 (E7) began a character that the next byte (FF) cannot continue.
     assert problem.params == {"position": 11}
+
+
+def multipart(*parts: tuple[bytes, bytes | None, bytes]) -> tuple[bytes, dict[str, str]]:
+    """Return a multipart body of (name, filename or None, content) parts, and its header."""
+    boundary = b"kefu-boundary-7MA4YWxkTrZu0gW"
+    body = b""
+    for name, filename, content in parts:
+        disposition = b'form-data; name="' + name + b'"'
+        if filename is not None:
+            disposition += b'; filename="' + filename + b'"'
+        body += b"--" + boundary + b"\r\nContent-Disposition: " + disposition + b"\r\n"
+        if filename is not None:
+            body += b"Content-Type: image/jpeg\r\n"
+        body += b"\r\n" + content + b"\r\n"
+    body += b"--" + boundary + b"--\r\n"
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary.decode()}"}
+
+
+def test_a_multipart_form_is_checked_field_by_field_and_its_files_never(app: FastAPI) -> None:
+    browser = logged_in(app, "lihua")
+    token = csrf_of(browser, "/inbox").encode()
+    views_before, attachments_before = count(SavedView), count(TaskAttachment)
+
+    # A text field that is not UTF-8: Starlette would have stored it as Latin-1 look-alikes.
+    body, headers = multipart(
+        (b"csrf_token", None, token), (b"query", None, b"state=open"), (b"name", None, BROKEN_NAME)
+    )
+    response = browser.post("/inbox/views", content=body, headers=headers)
+    assert response.status_code == 422
+    assert NOT_UTF8 in response.text and "name" in response.text
+    assert count(SavedView) == views_before
+
+    # A photo named in GBK by an old client: refused by the field's name, before the upload.
+    gbk_name = "照片.jpg".encode("gbk")
+    body, headers = multipart(
+        (b"csrf_token", None, token), (b"file", gbk_name, b"\xff\xd8\xff\xe0 jpeg bytes \xff")
+    )
+    response = browser.post("/tasks/1/attachments", content=body, headers=headers)
+    assert response.status_code == 422
+    assert NOT_UTF8 in response.text and "file" in response.text
+    assert count(TaskAttachment) == attachments_before
+
+    # A file's own bytes are not text: the same form with them in it is taken as it is.
+    body, headers = multipart(
+        (b"csrf_token", None, token),
+        (b"query", None, b"state=open"),
+        (b"name", None, "照片视图".encode()),
+        (b"extra", "照片.jpg".encode(), b"\xff\xd8\xff\xe0 jpeg bytes \xff"),
+    )
+    saved = browser.post("/inbox/views", content=body, headers=headers, follow_redirects=False)
+    assert saved.status_code == 303
+    assert count(SavedView) == views_before + 1

@@ -17,7 +17,7 @@ from db.models import (
     TaskState,
     User,
 )
-from notify.delivery import SKIP_REASONS, DeliveryReport, deliver_due
+from notify.delivery import HANDED_ON, SKIP_REASONS, DeliveryReport, deliver_due
 from notify.outbox import enqueue
 
 AddUser = Callable[..., User]
@@ -180,3 +180,61 @@ def test_a_closed_tasks_notice_is_not_sent_inside_a_burst(
         None,
         SKIP_REASONS[TaskState.DONE],
     )
+
+
+def hand_on(session_factory: sessionmaker[Session], task_id: int, to: int) -> None:
+    """Give the task to another person after its notices were queued (reassign, escalation)."""
+    with session_factory.begin() as session:
+        session.execute(update(InboxTask).where(InboxTask.id == task_id).values(assignee_id=to))
+
+
+def test_a_call_to_act_on_a_task_given_to_someone_else_is_not_sent_to_the_former_holder(
+    session_factory: sessionmaker[Session],
+    site_id: int,
+    add_user: AddUser,
+    make_settings: Make,
+    smtp_server: tuple[Any, int],
+) -> None:
+    sink, port = smtp_server
+    settings = make_settings(smtp_url=f"mailto://127.0.0.1:{port}", notify_merge_window_seconds=120)
+    with session_factory.begin() as session:
+        lina = add_user(session, site_id, "lina", email="lina@example.cn", display_name="李娜")
+        wang = add_user(session, site_id, "wang", email="wang@example.cn", display_name="王强")
+        process = Process(
+            kind=ProcessKind.COMPLAINT, site_id=site_id, subject="漏水", started_by_id=lina.id
+        )
+        session.add(process)
+        session.flush()
+        task = add_task(session, process, lina, "handed.1")
+        tell(session, lina, task, "task_assigned", ASSIGNED)
+        tell(session, lina, task, "task_due_soon", DUE_SOON)
+        # News about the case still reaches her, and would carry the stale notices in its burst.
+        tell(session, lina, task, "complaint_resolved", RESOLVED, now=T0 - timedelta(seconds=30))
+        task_id, wang_id = task.id, wang.id
+    hand_on(session_factory, task_id, wang_id)
+    with session_factory.begin() as session:
+        handed = session.get_one(InboxTask, task_id)
+        tell(session, session.get_one(User, wang_id), handed, "task_assigned", ASSIGNED)
+
+    report = deliver_due(
+        T0 + timedelta(seconds=150), session_factory=session_factory, settings=settings
+    )
+
+    assert report == DeliveryReport(sent=2, skipped=2)
+    received = sink.wait_for(2)
+    assert sorted((str(r.message["To"]), str(r.message["Subject"])) for r in received) == [
+        ("lina@example.cn", "【已处理】3栋1201 漏水投诉 handed.1"),
+        ("wang@example.cn", "【待办】处理投诉：3栋1201 漏水投诉 handed.1"),
+    ]
+    by_recipient = {}
+    with session_factory() as session:
+        for row in session.scalars(select(OutboxMessage).where(OutboxMessage.task_id == task_id)):
+            by_recipient.setdefault(row.recipient_id, []).append(
+                (row.event, row.state, row.skip_reason)
+            )
+    assert sorted(by_recipient[wang_id]) == [("task_assigned", DeliveryState.SENT, None)]
+    assert sorted(by_recipient[lina.id]) == [
+        ("complaint_resolved", DeliveryState.SENT, None),
+        ("task_assigned", DeliveryState.SKIPPED, SKIP_REASONS[HANDED_ON]),
+        ("task_due_soon", DeliveryState.SKIPPED, SKIP_REASONS[HANDED_ON]),
+    ]

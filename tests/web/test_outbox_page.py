@@ -41,6 +41,8 @@ def test_ops_admin_sees_a_dead_delivery_with_its_error_and_retries_it(app: objec
         f"/admin/outbox/{message_id}/retry", data={"csrf_token": csrf_of(admin, "/admin/outbox")}
     )
     assert retried.status_code == 200
+    # Queued again: shown as waiting to be sent, in the outbox's words, not a deadline's.
+    assert "待发送" in retried.text and "尚未到期" not in retried.text
     with transaction() as session:
         message = session.scalars(select(OutboxMessage).where(OutboxMessage.id == message_id)).one()
         assert (message.state, message.attempts) == (DeliveryState.PENDING, 0)

@@ -7,6 +7,7 @@ Runs against the session's real Prefect server and runner; the browser is the on
 
 import calendar
 import random
+import re
 import uuid
 from datetime import date, timedelta
 from urllib.parse import quote
@@ -226,9 +227,14 @@ def test_a_reopened_complaint_carries_why_and_what_each_step_decided(
     page.fill("textarea[name=body]", "住户说晚上十点后又开始施工")
     page.get_by_role("button", name="发表备注").click()
     expect(page.get_by_test_id("comments")).to_contain_text("又开始施工")
+    # The page's own file button, in Chinese whatever the browser's language; the name shows.
+    chosen = page.get_by_test_id("file-chosen")
+    expect(chosen).to_have_text("未选择文件")
+    expect(page.get_by_text("选择照片或文件")).to_be_visible()
     page.set_input_files(
         "input[type=file]", {"name": "现场.png", "mimeType": "image/png", "buffer": PNG}
     )
+    expect(chosen).to_have_text("现场.png")
     page.get_by_role("button", name="上传附件").click()
     expect(page.locator("ul.files")).to_contain_text("现场.png")
     # A visit without a rating is refused: the summary takes the focus, the field is marked.
@@ -260,3 +266,25 @@ def test_a_reopened_complaint_carries_why_and_what_each_step_decided(
     assert_fits(page, "the reopened task")
     assert_accessible(page, "the reopened task")
     staff.screenshot("reopened-task-phone")
+
+
+def test_the_sla_countdown_reads_to_the_minute_and_keeps_counting(
+    people: dict[str, Person],
+) -> None:
+    with transaction() as session:
+        task = complaint_task(session, utcnow())
+        task_id, due_at = task.id, task.due_at
+    assert due_at is not None
+    staff = people["zhangmin"]
+    page = staff.page
+    # The phone's clock, 23 h 47 min before the deadline: the badge must not round it to 24 h.
+    page.clock.install(time=due_at - timedelta(hours=23, minutes=47, seconds=10))
+    page.goto(f"{staff.base_url}/tasks/{task_id}")
+    countdown = page.get_by_test_id("countdown")
+    expect(countdown).to_have_text("剩余 23小时47分钟")
+    page.clock.run_for("02:00")
+    expect(countdown).to_have_text("剩余 23小时45分钟")
+    # Past the deadline it says so, in red, without a reload.
+    page.clock.run_for("23:50:00")
+    expect(countdown).to_have_text("已超时 4分钟")
+    expect(countdown).to_have_class(re.compile(r"\bsla-overdue\b"))

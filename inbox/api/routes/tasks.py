@@ -21,7 +21,7 @@ from inbox.api.schemas import (
     ReassignRequest,
     TaskPublic,
 )
-from tasks.human import hand_back
+from tasks.human import hand_back_for_person
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -132,7 +132,7 @@ def _handed_back(
     """Resume the task's flow run with the stored decision; return the task as it stands."""
     # After the commit, never inside it: a second submit meets the committed "done" and gets
     # 409, and a failed resume leaves the decision safely stored for the sweep to retry.
-    resumed = hand_back(task_id, now=clock()).settled
+    resumed = hand_back_for_person(task_id, clock()).settled
     with transaction() as session:
         task = task_access.get_task(session, session.get_one(User, user.id), task_id)
         return CompletionPublic(task=task_public(task, request_locale(request)), resumed=resumed)

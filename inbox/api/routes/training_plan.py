@@ -20,7 +20,7 @@ from inbox.api.deps import ClockDep, CurrentUser, IdempotencyKey, SessionDep
 from inbox.api.schemas import ProcessStarted
 from inbox.intake import start_process
 from rules.training_plan import load_policy
-from tasks.human import hand_back
+from tasks.human import hand_back_for_person
 
 router = APIRouter(prefix="/training-plans", tags=["training plans"])
 
@@ -232,6 +232,6 @@ def submit_plan(
         inbox.complete(session, actor, task.id, document.model_dump(mode="json"), STEPS, clock())
         task_id = task.id
     # After the commit, as the inbox does: a failed resume is retried by the sweep.
-    hand_back(task_id, now=clock())
+    hand_back_for_person(task_id, clock())
     with transaction() as session:
         return plan_public(session, plans.get_plan(session, process_id))

@@ -30,7 +30,7 @@ from inbox.web.rendering import countdown, no_store, page_locale, render
 from inbox.web.session import CsrfChecked, SubmittedForm, WebUser, acting_user, take_draft
 from notify.links import InvalidTaskLink, verify_link
 from rules.sla import PauseReason
-from tasks.human import hand_back
+from tasks.human import hand_back_for_person
 from tasks.process_runs import process_run_url
 
 router = APIRouter(include_in_schema=False)
@@ -171,7 +171,7 @@ def complete_task(
                 status_code=refusal.status,
             )
     # After the commit: a second submit meets "done" (409), and a failed resume is retried.
-    resumed = hand_back(task_id, now=clock()).settled
+    resumed = hand_back_for_person(task_id, clock()).settled
     request.session["flash"] = {"completed": task_id, "resumed": resumed}
     return RedirectResponse("/inbox", status_code=303)
 

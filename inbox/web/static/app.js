@@ -1,15 +1,43 @@
-// Small behaviours on top of server-rendered pages: live SLA countdowns and "add a row".
+// Small behaviours on top of server-rendered pages: live SLA countdowns, "add a row", and the
+// chosen file's name beside the page's own file button.
 (function () {
   "use strict";
+  // As the server writes it (inbox/web/rendering.py): to the minute, in the two largest units.
+  function durationText(seconds, lang) {
+    var minutes = Math.max(1, Math.floor(Math.abs(seconds) / 60));
+    var days = Math.floor(minutes / 1440), hours = Math.floor((minutes % 1440) / 60);
+    var parts = days ? [[days, "day"], [hours, "hour"]]
+      : hours ? [[hours, "hour"], [minutes % 60, "minute"]] : [[minutes, "minute"]];
+    return parts.filter(function (part, i) { return i === 0 || part[0] > 0; })
+      .map(function (part) {
+        return new Intl.NumberFormat(lang, { style: "unit", unit: part[1], unitDisplay: "long" })
+          .format(part[0]);
+      })
+      .join(lang.indexOf("zh") === 0 ? "" : " ");
+  }
+
   function tickCountdowns() {
+    var lang = document.documentElement.lang || "zh-CN";
     document.querySelectorAll("[data-due]").forEach(function (el) {
-      var now = Date.now();
-      var state = now >= new Date(el.dataset.due).getTime() ? "overdue"
+      var now = Date.now(), due = new Date(el.dataset.due).getTime();
+      var state = now >= due ? "overdue"
         : now >= new Date(el.dataset.warn).getTime() ? "warning" : "ok";
       el.classList.remove("sla-ok", "sla-warning", "sla-overdue");
       el.classList.add("sla-" + state);
+      if (el.dataset.labelLeft) {
+        var label = state === "overdue" ? el.dataset.labelOverdue : el.dataset.labelLeft;
+        el.textContent = label + " " + durationText((due - now) / 1000, lang);
+      }
     });
   }
+
+  document.addEventListener("change", function (event) {
+    var input = event.target.closest("input[data-file-pick]");
+    if (!input) { return; }
+    var shown = input.parentElement.querySelector(".file-chosen");
+    var names = Array.prototype.map.call(input.files, function (file) { return file.name; });
+    shown.textContent = names.length ? names.join(", ") : shown.dataset.none;
+  });
 
   function addRow(button) {
     var fieldset = button.closest("fieldset[data-rows]");
