@@ -1,8 +1,10 @@
 """Write notifications into the outbox, in the caller's transaction, at most once per dedup key.
 
-Each person gets one row per channel they can be reached on (WeCom, email); each WeCom group bot
-of the site or team that follows the event gets one row too. Quiet hours and the burst-merge hold
-are decided here by setting `next_attempt_at`: a message is delayed, never dropped.
+Each person gets one row per channel they can be reached on (WeCom, email) and a notice in the
+web inbox's notification centre, whatever their channels; each WeCom group bot of the site or
+team that follows the event gets one row too. Quiet hours and the burst-merge hold are decided
+here by setting `next_attempt_at`: a message is delayed, never dropped (the notice is there at
+once: it interrupts nobody).
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +26,7 @@ from db.models import (
     Process,
     User,
 )
+from db.models import notice as centre
 from notify.links import process_link_url, task_link_url
 from notify.preferences import (
     UNMERGEABLE_EVENTS,
@@ -45,9 +48,27 @@ def bot_dedup_key(dedup_key: str, bot_name: str) -> str:
     return f"{dedup_key}:bot:{bot_name}"
 
 
+# The notification centre, beside the outbox's channels: its rows go to the notice table.
+IN_APP = "in_app"
+NOTICE_COLUMNS = ("dedup_key", "recipient_id", "event", "process_id", "task_id", "subject", "body")
+
+
 def _insert_ignoring_duplicates(session: Session, *, orm: bool = True) -> Insert:
     into = OutboxMessage if orm else OutboxMessage.__table__
     return insert_ignoring_duplicates(session, into, [OutboxMessage.dedup_key])
+
+
+def _queue_notices(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Write the notification centre's rows among `rows`; return the outbox's rows."""
+    notices = [
+        {**{column: row[column] for column in NOTICE_COLUMNS}, "created_at": row["created_at"]}
+        for row in rows
+        if row["channel"] == IN_APP
+    ]
+    if notices:
+        table, key = centre.Notice.__table__, centre.Notice.dedup_key
+        session.execute(insert_ignoring_duplicates(session, table, [key]), notices)
+    return [row for row in rows if row["channel"] != IN_APP]
 
 
 def release_time(
@@ -124,7 +145,8 @@ def outbox_rows(
     group_bots: Sequence[GroupBot] | None = None,
     **notice: Unpack[Notice],
 ) -> list[dict[str, Any]]:
-    """Return the rendered outbox rows `enqueue` would queue, for `insert_outbox_rows` later.
+    """Return the rendered outbox rows `enqueue` would queue, for `insert_outbox_rows` later
+    (with each person's notification-centre notice, channel IN_APP, which it writes apart).
 
     `preferences` are the recipients' stored preferences when the caller has read them already
     (people without a row are absent, as from `preferences_of`). `group_bots` are the bots that
@@ -174,8 +196,10 @@ def outbox_rows(
         release = release_time(
             now, recipient, preference, urgent=urgent, mergeable=mergeable, settings=settings
         )
-        for channel in channels_for(recipient, preference):
-            message = render(event, channel, recipient.locale, message_context)
+        for channel in [IN_APP, *channels_for(recipient, preference)]:
+            # The centre shows the email's words: a subject line and the plain text.
+            shown_as = NotificationChannel.EMAIL if channel == IN_APP else channel
+            message = render(event, shown_as, recipient.locale, message_context)
             rows.append(
                 {
                     **base,
@@ -218,6 +242,7 @@ def outbox_rows(
 
 def insert_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> int:
     """Queue rows from `outbox_rows`, leaving any whose dedup key is queued; return rows added."""
+    rows = _queue_notices(session, rows)
     if not rows:
         return 0
     # Parameters as a list (executemany, batched by SQLAlchemy) rather than one giant VALUES
@@ -236,5 +261,6 @@ def queue_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     on the table, not through the ORM's bulk insert nor a VALUES clause PostgreSQL's driver
     parses anew per page: for callers queuing thousands of rows at once.
     """
+    rows = _queue_notices(session, rows)
     if rows:
         session.execute(_insert_ignoring_duplicates(session, orm=False), rows)

@@ -13,6 +13,7 @@ from db.models.collaboration import TaskComment as TaskComment
 from db.models.complaint import Complaint
 from db.models.form_draft import FormDraft as FormDraft
 from db.models.inbox_task import InboxTask, TaskPause, TaskState
+from db.models.notice import Notice as Notice
 from db.models.onboarding import ExamAttempt as ExamAttempt
 from db.models.onboarding import NewHire as NewHire
 from db.models.onboarding import OnboardingState as OnboardingState

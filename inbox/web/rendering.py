@@ -14,6 +14,8 @@ from pydantic import BaseModel
 from config import get_settings
 from config.settings import TEMPLATES_DIR
 from db.models import User
+from db.session import reading
+from domain.notices import unread_count
 from i18n import gettext_for, in_context, negotiate_locale
 from inbox.web.form_fields import list_row_forms
 
@@ -131,8 +133,17 @@ def render(
         "fmt": Formatter(locale, timezone),
         "csrf_token": request.session.get("csrf", ""),
         "flash": request.session.pop("flash", None),
+        "unread": _unread(user),
     }
     return templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+
+
+def _unread(user: User | None) -> int:
+    """Return the bell's count of unread notices (kept live on the page by /live)."""
+    if user is None:
+        return 0
+    with reading() as session:
+        return unread_count(session, user)
 
 
 def no_store(response: HTMLResponse) -> HTMLResponse:

@@ -288,3 +288,50 @@ def test_the_sla_countdown_reads_to_the_minute_and_keeps_counting(
     page.clock.run_for("23:50:00")
     expect(countdown).to_have_text("已超时 4分钟")
     expect(countdown).to_have_class(re.compile(r"\bsla-overdue\b"))
+
+
+def unread(page: Page) -> int:
+    return int(page.get_by_test_id("unread-count").text_content() or 0)
+
+
+def test_a_new_task_and_its_notice_arrive_on_the_open_inbox_without_a_reload(
+    people: dict[str, Person],
+) -> None:
+    staff = people["zhangmin"]
+    page = staff.page
+    page.goto(f"{staff.base_url}/inbox?view=mine")
+    # Gone after a reload or a navigation: the page must change in place.
+    page.evaluate("window.stayedOpen = true")
+    before = unread(page)
+
+    resident = f"住户{uuid.uuid4().hex[:6]}"
+    with transaction() as session:
+        # Opening the task tells its holder, as any new or reassigned task does.
+        subject = complaint_task(session, utcnow(), resident_name=resident).process.subject
+
+    expect(page.get_by_test_id("task-row").filter(has_text=subject)).to_have_count(1)
+    page.wait_for_function(
+        f"Number(document.querySelector('[data-testid=unread-count]').textContent) > {before}"
+    )
+    assert page.evaluate("window.stayedOpen") is True
+    assert_fits(page, "the live inbox")
+    staff.screenshot("live-inbox-bell-phone")
+
+    # The bell lists it, unread, in the words of its email; opening it goes to the task.
+    page.get_by_test_id("bell").click()
+    notice = page.get_by_test_id("notice").filter(has_text=subject).first
+    expect(notice).to_contain_text("【待办】")
+    expect(notice).to_have_class(re.compile(r"\bunread\b"))
+    assert_accessible(page, "the notification centre")
+    assert_fits(page, "the notification centre")
+    notice.get_by_role("link").click()
+    expect(page.get_by_test_id("task-title")).to_contain_text("回复住户")
+    page.get_by_test_id("bell").click()
+    expect(page.get_by_test_id("notice").filter(has_text=subject).first).to_have_class(
+        re.compile(r"\bread\b")
+    )
+
+    # Mark all read: the count goes away.
+    page.get_by_test_id("mark-all-read").click()
+    expect(page.get_by_test_id("unread-count")).to_be_hidden()
+    expect(page.locator(".notices li.unread")).to_have_count(0)

@@ -9,17 +9,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from db.base import utcnow
-from db.models import ApiToken, FormDraft, InboxTask, Site, User
+from db.models import ApiToken, FormDraft, InboxTask, ProcessKind, Site, User
 from db.session import transaction
 from domain.errors import Invalid
 from domain.people import revoke_tokens
 from domain.validation import validate_form
+from flows.catalog import STEPS
 from forms.training_plan import AssessmentDecision, PlanDocument, TrainingPlanCreate
 from i18n import gettext_for
 from inbox.web.form_fields import errors_by_path, form_fields
 from inbox.web.rendering import templates
 from launch.demo import DEMO_PASSWORD, DEMO_SITE_CODE
-from tests.support.factories import complaint_task, new_staff, person
+from tests.support.factories import complaint_task, new_staff, person, step_task
 from tests.support.web import csrf_of, logged_in
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -286,3 +287,13 @@ def test_a_complaint_task_names_its_first_responder_once(app: object) -> None:
     staff = logged_in(app, "zhangmin")
     page = staff.get(f"/tasks/{complaint_of('王先生')}").text
     assert page.count("首问责任人") == 1
+
+
+def test_only_a_complaint_names_a_first_responder_other_cases_an_owner(app: object) -> None:
+    # 首问负责 is the complaint's rule: a resignation's handover named its supervisor 首问责任人.
+    with transaction() as session:
+        supervisor = person(session, "zhaolei")
+        step = STEPS["resignation.inventory"]
+        task_id = step_task(session, step, ProcessKind.RESIGNATION, supervisor, utcnow()).id
+    page = logged_in(app, "zhaolei").get(f"/tasks/{task_id}").text
+    assert "流程负责人" in page and "首问责任人" not in page

@@ -61,6 +61,38 @@
     if (summary) { summary.focus(); }
   }
 
+  // Live pages: the server pushes the bell's unread count, and a nudge when my open tasks change
+  // (a new one, one reassigned to me or away); the task list then reloads in place, ticks kept.
+  function refreshTaskList() {
+    var list = document.getElementById("task-list");
+    if (!list || !window.htmx) { return; }
+    var ticked = Array.prototype.map.call(
+      list.querySelectorAll("input[name=task_ids]:checked"), function (box) { return box.value; });
+    htmx.ajax("GET", window.location.pathname + window.location.search,
+      { target: "#task-list", select: "#task-list", swap: "outerHTML" }).then(function () {
+      ticked.forEach(function (value) {
+        var box = document.querySelector("#task-list input[name=task_ids][value='" + value + "']");
+        if (box) { box.checked = true; }
+      });
+    });
+  }
+
+  function showUnread(unread) {
+    document.querySelectorAll("[data-unread-count]").forEach(function (el) {
+      el.textContent = String(unread);
+      el.hidden = unread === 0;
+    });
+  }
+
+  function startLive() {
+    var url = document.body.dataset.live;
+    if (!url || !window.EventSource) { return; }
+    var source = new EventSource(url);
+    source.addEventListener("notices", function (event) { showUnread(JSON.parse(event.data).unread); });
+    source.addEventListener("tasks", refreshTaskList);
+  }
+
+  document.addEventListener("DOMContentLoaded", startLive);
   document.addEventListener("DOMContentLoaded", focusErrors);
   document.addEventListener("htmx:afterSettle", focusErrors);
   document.addEventListener("DOMContentLoaded", tickCountdowns);
