@@ -8,59 +8,20 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
-from playwright.sync_api import Locator, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
+from sqlalchemy import select
 
-from db.models import Process, Role, User, UserRole
+from db.models import HandoverItem, Process, Resignation, Role, User, UserRole
+from db.models.resignation import ItemState
 from db.session import transaction
 from domain.people import hash_password
 from launch.demo import DEMO_PASSWORD
 from launch.embedded import eventually
 from tests.support.factories import person
 from tests.web.conftest import DESKTOP, PHONE, Person
+from tests.web.pages import assert_fits, open_task, submit, task_row
 
 pytestmark = pytest.mark.e2e
-
-
-def task_row(someone: Person, view: str, search: str, title: str) -> Locator:
-    """Reload `view` until the task titled `title` for `search` is listed; return its row."""
-
-    def probe() -> Locator | None:
-        someone.page.goto(f"{someone.base_url}/inbox?view={view}&q={search}")
-        row = someone.page.locator("[data-testid=task-row]", has_text=title)
-        return row.first if row.count() else None
-
-    return eventually(probe, f"{title} in {someone.username}'s {view}")
-
-
-def open_task(someone: Person, view: str, search: str, title: str) -> str:
-    """Open the listed task and return its page address."""
-    task_row(someone, view, search, title).locator("a.task-link").click()
-    expect(someone.page.get_by_test_id("task-title")).to_contain_text(title)
-    return someone.page.url
-
-
-# How long a click on the submit button may take to send its form.
-POST_SENT_MS = 10_000
-
-
-def submit(someone: Person) -> None:
-    """Press the form's submit button, again if the press sent nothing, as a person would.
-
-    In about half of the full runs, once, on the training plan's revise page, Chromium
-    took the click on the button, by Playwright's trace the hit target, and sent no request,
-    neither htmx's nor, with the form un-boosted, the browser's own post. Nothing reached the
-    server, so pressing again cannot record a decision twice.
-    """
-    page = someone.page
-    for _ in range(3):
-        try:
-            with page.expect_request(lambda r: r.method == "POST", timeout=POST_SENT_MS):
-                page.get_by_test_id("submit").click()
-            return
-        except PlaywrightTimeoutError:
-            continue
-    pytest.fail("Three presses of the submit button sent no request")
 
 
 def test_complaint_from_front_desk_to_closed_in_the_browser(people: dict[str, Person]) -> None:
@@ -155,6 +116,8 @@ def test_manager_approves_a_handover_plan_in_the_browser(people: dict[str, Perso
                       password_hash=hash_password(DEMO_PASSWORD))  # fmt: skip
         leaver.roles = [UserRole(role=Role.STAFF)]
         session.add(leaver)
+        session.flush()
+        wangqiang_id = person(session, "wangqiang").id
     employee = people[username]
     page = employee.page
     page.goto(f"{employee.base_url}/start/resignation")
@@ -173,8 +136,36 @@ def test_manager_approves_a_handover_plan_in_the_browser(people: dict[str, Perso
     submit(supervisor)
     expect(supervisor.page.locator(".flash")).to_contain_text("已完成")
 
-    # The plan is approved: the leaver is asked for the inventory of their work.
+    # The plan is approved: the leaver lists the work to hand over and the session to give.
     open_task(employee, "mine", "离职员工", "清点交接工作")
+    page.select_option('[id="f-items.0.category"]', "keys")
+    page.fill('[id="f-items.0.description"]', "机房门禁卡")
+    page.fill('[id="f-items.0.location"]', "前台抽屉")
+    page.fill('[id="f-sessions.0.topic"]', "投诉升级流程")
+    page.select_option('[id="f-sessions.0.format"]', "face_to_face")
+    page.fill('[id="f-sessions.0.scheduled_on"]', (date.today() + timedelta(days=3)).isoformat())
+    submit(employee)
+    expect(page.locator(".flash")).to_contain_text("已完成")
+
+    # The successor signs for each item on the list, seeing what and where it is.
+    successor = people["wangqiang"]
+    open_task(successor, "mine", "离职员工", "逐项确认交接清单")
+    form = successor.page.get_by_test_id("step-form")
+    expect(form.get_by_test_id("listed-verdicts.0.item_id")).to_contain_text("机房门禁卡")
+    form.locator('[id="f-verdicts.0.verdict"]').select_option("accept")
+    assert_fits(successor.page, "the successor's sign-off")
+    successor.screenshot("handover-sign-off-phone")
+    submit(successor)
+    expect(successor.page.locator(".flash")).to_contain_text("已完成")
+
+    def signed() -> tuple[str, int | None] | None:
+        with transaction() as session:
+            item = session.scalars(
+                select(HandoverItem).join(Resignation).where(Resignation.leaver_id == leaver.id)
+            ).one_or_none()
+            return (item.state, item.confirmed_by_id) if item and item.confirmed_at else None
+
+    assert eventually(signed, "the item signed for") == (ItemState.ACCEPTED, wangqiang_id)
 
     # The dashboard: the month in charts, at phone and desktop width; a number opens its cases.
     supervisor.page.goto(f"{supervisor.base_url}/dashboard")

@@ -14,8 +14,7 @@ from db.models import Complaint, DeliveryState, OutboxMessage
 from db.session import transaction
 from tests.support.factories import complaint_task, person
 from tests.web.conftest import DESKTOP, PHONE, Person
-from tests.web.test_browser import submit
-from tests.web.test_web_day_browser import assert_accessible, assert_fits
+from tests.web.pages import assert_accessible, assert_fits, submit
 
 pytestmark = pytest.mark.e2e
 

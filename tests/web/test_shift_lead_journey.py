@@ -12,7 +12,7 @@ from db.models import Event, InboxTask
 from db.session import transaction
 from tests.support.factories import complaint_task, person
 from tests.web.conftest import Person
-from tests.web.test_web_day_browser import assert_accessible, assert_fits
+from tests.web.pages import assert_accessible, assert_fits
 
 pytestmark = pytest.mark.e2e
 

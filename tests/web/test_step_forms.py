@@ -57,7 +57,7 @@ from launch.demo import DEMO_PASSWORD, DEMO_PEOPLE
 from launch.processes import ProcessGroup, answers, free_port
 from tests.support.factories import complaint_task, new_staff, person, step_task
 from tests.web.conftest import PHONE, Person
-from tests.web.test_web_day_browser import assert_fits
+from tests.web.pages import assert_fits
 
 # What a person types, picks or ticks in one field: text (or a single choice), several choices
 # (or tags), a tick; None leaves the field empty.

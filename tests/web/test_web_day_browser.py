@@ -13,44 +13,15 @@ from datetime import date, timedelta
 from urllib.parse import quote
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, Response, expect
 
 from db.base import utcnow
 from db.session import transaction
 from tests.support.factories import complaint_task
 from tests.web.conftest import DESKTOP, PHONE, Person
-from tests.web.test_browser import open_task, submit
+from tests.web.pages import assert_accessible, assert_fits, open_task, submit
 
 pytestmark = pytest.mark.e2e
-
-
-# The innermost elements that reach past the window's right edge, to name the culprit.
-WIDEST = """[...document.querySelectorAll('body *')]
-  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
-  .filter(e => ![...e.children].some(c => c.getBoundingClientRect().right > window.innerWidth + 1))
-  .slice(0, 5)
-  .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))"""
-
-
-def assert_fits(page: Page, where: str) -> None:
-    """Fail when the page scrolls sideways at the current width."""
-    widths = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
-    wide = page.evaluate(WIDEST)
-    assert widths[0] <= widths[1], f"{where} is {widths[0]} px wide in {widths[1]} px: {wide}"
-
-
-def assert_accessible(page: Page, where: str) -> None:
-    """Fail on axe-core's serious or critical violations; check the page's language and h1."""
-    results = Axe().run(page)
-    violations = [
-        f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert violations == [], f"{where}: {violations}"
-    assert page.locator("html").get_attribute("lang") == "zh-CN"
-    expect(page.locator("h1")).to_have_count(1)
 
 
 def field(page: Page, path: str) -> str:
