@@ -40,6 +40,17 @@ RESOLVED = {
 }
 
 
+def lina_and_her_case(session: Session, site_id: int, add_user: AddUser) -> tuple[User, Process]:
+    """李娜 (email) and a complaint of hers, whose tasks the tests open."""
+    lina = add_user(session, site_id, "lina", email="lina@example.cn", display_name="李娜")
+    process = Process(
+        kind=ProcessKind.COMPLAINT, site_id=site_id, subject="漏水", started_by_id=lina.id
+    )
+    session.add(process)
+    session.flush()
+    return lina, process
+
+
 def add_task(session: Session, process: Process, lina: User, step_key: str) -> InboxTask:
     task = InboxTask(
         process_id=process.id,
@@ -98,12 +109,7 @@ def test_notices_of_a_task_closed_before_sending_are_skipped_with_the_reason(
     sink, port = smtp_server
     settings = make_settings(smtp_url=f"mailto://127.0.0.1:{port}")
     with session_factory.begin() as session:
-        lina = add_user(session, site_id, "lina", email="lina@example.cn", display_name="李娜")
-        process = Process(
-            kind=ProcessKind.COMPLAINT, site_id=site_id, subject="漏水", started_by_id=lina.id
-        )
-        session.add(process)
-        session.flush()
+        lina, process = lina_and_her_case(session, site_id, add_user)
         still_open, done, cancelled = (
             add_task(session, process, lina, key) for key in ("open.1", "done.1", "cancelled.1")
         )
@@ -155,12 +161,7 @@ def test_a_closed_tasks_notice_is_not_sent_inside_a_burst(
     sink, port = smtp_server
     settings = make_settings(smtp_url=f"mailto://127.0.0.1:{port}", notify_merge_window_seconds=120)
     with session_factory.begin() as session:
-        lina = add_user(session, site_id, "lina", email="lina@example.cn", display_name="李娜")
-        process = Process(
-            kind=ProcessKind.COMPLAINT, site_id=site_id, subject="漏水", started_by_id=lina.id
-        )
-        session.add(process)
-        session.flush()
+        lina, process = lina_and_her_case(session, site_id, add_user)
         first, second = (add_task(session, process, lina, key) for key in ("one.1", "two.1"))
         tell(session, lina, first, "complaint_resolved", RESOLVED)
         # Held for the burst a little longer than the first, so the first one leads the burst.
@@ -198,13 +199,8 @@ def test_a_call_to_act_on_a_task_given_to_someone_else_is_not_sent_to_the_former
     sink, port = smtp_server
     settings = make_settings(smtp_url=f"mailto://127.0.0.1:{port}", notify_merge_window_seconds=120)
     with session_factory.begin() as session:
-        lina = add_user(session, site_id, "lina", email="lina@example.cn", display_name="李娜")
+        lina, process = lina_and_her_case(session, site_id, add_user)
         wang = add_user(session, site_id, "wang", email="wang@example.cn", display_name="王强")
-        process = Process(
-            kind=ProcessKind.COMPLAINT, site_id=site_id, subject="漏水", started_by_id=lina.id
-        )
-        session.add(process)
-        session.flush()
         task = add_task(session, process, lina, "handed.1")
         tell(session, lina, task, "task_assigned", ASSIGNED)
         tell(session, lina, task, "task_due_soon", DUE_SOON)

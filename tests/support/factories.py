@@ -10,8 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import (
+    DeliveryState,
     InboxTask,
     NewHire,
+    OutboxMessage,
     Process,
     ProcessKind,
     ProcessState,
@@ -194,3 +196,23 @@ def new_staff(display_name: str) -> tuple[int, str]:
         session.add(user)
         session.flush()
         return user.id, username
+
+
+def dead_email(subject: str, last_error: str, to: str = "zhangmin") -> int:
+    """A 【待办】 email to `to` that failed on every attempt, as a refusing mail server leaves
+    it; return its outbox id."""
+    with transaction() as session:
+        message = OutboxMessage(
+            dedup_key=f"test:{uuid.uuid4()}",
+            event="task_assigned",
+            channel="email",
+            recipient_id=person(session, to).id,
+            subject=subject,
+            body="…",
+            state=DeliveryState.DEAD,
+            attempts=5,
+            last_error=last_error,
+        )
+        session.add(message)
+        session.flush()
+        return message.id

@@ -12,30 +12,11 @@ from playwright.sync_api import expect
 from db.base import utcnow
 from db.models import Complaint, DeliveryState, OutboxMessage
 from db.session import transaction
-from tests.support.factories import complaint_task, person
+from tests.support.factories import complaint_task, dead_email
 from tests.web.conftest import DESKTOP, PHONE, Person
 from tests.web.pages import assert_accessible, assert_fits, submit
 
 pytestmark = pytest.mark.e2e
-
-
-def undeliverable_notice(unit: str) -> int:
-    """A 【待办】 email that failed on every attempt, as a refusing mail server leaves it."""
-    with transaction() as session:
-        message = OutboxMessage(
-            dedup_key=f"ops-journey:{uuid.uuid4()}",
-            event="task_assigned",
-            channel="email",
-            recipient_id=person(session, "zhangmin").id,
-            subject=f"【待办】回复住户：{unit}",
-            body="…",
-            state=DeliveryState.DEAD,
-            attempts=5,
-            last_error="SMTPRecipientsRefused: 550 mailbox unavailable",
-        )
-        session.add(message)
-        session.flush()
-        return message.id
 
 
 def test_ops_admin_adds_a_colleague_retries_a_dead_email_and_follows_a_figure(
@@ -69,7 +50,9 @@ def test_ops_admin_adds_a_colleague_retries_a_dead_email_and_follows_a_figure(
 
     # A dead notification, with the mail server's reason; sent again, it waits to go.
     unit = f"5-{uuid.uuid4().hex[:6]}"
-    message_id = undeliverable_notice(unit)
+    message_id = dead_email(
+        f"【待办】回复住户：{unit}", "SMTPRecipientsRefused: 550 mailbox unavailable"
+    )
     page.locator("nav.tabs").get_by_role("link", name="通知投递").click()
     page.get_by_test_id("count-dead").click()
     expect(page.locator("body")).to_contain_text("SMTPRecipientsRefused")

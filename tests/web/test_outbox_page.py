@@ -7,26 +7,14 @@ from sqlalchemy import select
 from db.models import DeliveryState, OutboxMessage, TaskState
 from db.session import transaction
 from notify.delivery import SKIP_REASONS
-from tests.support.factories import person
+from tests.support.factories import dead_email, person
 from tests.support.web import csrf_of, logged_in
 
 
 def dead_message() -> int:
-    with transaction() as session:
-        message = OutboxMessage(
-            dedup_key=f"test:{uuid.uuid4()}",
-            event="task_assigned",
-            channel="email",
-            recipient_id=person(session, "zhangmin").id,
-            subject="【待办】回复住户：3-1-502",
-            body="…",
-            state=DeliveryState.DEAD,
-            attempts=5,
-            last_error="SMTPServerDisconnected: Connection unexpectedly closed",
-        )
-        session.add(message)
-        session.flush()
-        return message.id
+    return dead_email(
+        "【待办】回复住户：3-1-502", "SMTPServerDisconnected: Connection unexpectedly closed"
+    )
 
 
 def test_ops_admin_sees_a_dead_delivery_with_its_error_and_retries_it(app: object) -> None:
