@@ -87,7 +87,8 @@ SUSPEND_POLL_SECONDS = 0.25
 # and its client backs off for up to a minute; the person's decision is already stored, so the
 # page answers and the hand-back finishes in the background (or the sweep takes it over).
 PERSON_WAITS_SECONDS = SUSPEND_SETTLE_SECONDS + 5
-_background_hand_backs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hand-back")
+# As many at once as the web server runs requests: one slow hand-back must not queue the others.
+_background_hand_backs = ThreadPoolExecutor(max_workers=40, thread_name_prefix="hand-back")
 
 # Failures that a later retry can overcome (server down or overloaded, run not paused yet, a
 # deployment not registered yet), and a run the server does not know (deleted, or a server

@@ -63,17 +63,38 @@
 
   // Live pages: the server pushes the bell's unread count, and a nudge when my open tasks change
   // (a new one, one reassigned to me or away); the task list then reloads in place, ticks kept.
+  // It asks for what the filters say now, and gives way to a filter request made meanwhile,
+  // whose answer is the fresher one.
+  var filterRequests = 0;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.target.matches && event.target.matches("form.filters")) { filterRequests += 1; }
+  });
+
   function refreshTaskList() {
-    var list = document.getElementById("task-list");
-    if (!list || !window.htmx) { return; }
-    var ticked = Array.prototype.map.call(
-      list.querySelectorAll("input[name=task_ids]:checked"), function (box) { return box.value; });
-    htmx.ajax("GET", window.location.pathname + window.location.search,
-      { target: "#task-list", select: "#task-list", swap: "outerHTML" }).then(function () {
-      ticked.forEach(function (value) {
-        var box = document.querySelector("#task-list input[name=task_ids][value='" + value + "']");
-        if (box) { box.checked = true; }
+    var filters = document.querySelector("form.filters");
+    if (!document.getElementById("task-list") || !filters) { return; }
+    if (filters.classList.contains("htmx-request")) { return; }
+    var asked = filterRequests;
+    var query = new URLSearchParams(window.location.search);
+    new FormData(filters).forEach(function (value, name) { query.set(name, value); });
+    fetch("/inbox?" + query.toString(), {
+      headers: { "HX-Request": "true", "HX-Target": "task-list" }, credentials: "same-origin"
+    }).then(function (response) {
+      return response.ok ? response.text() : null;
+    }).then(function (html) {
+      var current = document.getElementById("task-list");
+      if (html === null || !current || asked !== filterRequests) { return; }
+      var holder = document.createElement("div");
+      holder.innerHTML = html;
+      var fresh = holder.querySelector("#task-list");
+      if (!fresh) { return; }
+      current.querySelectorAll("input[name=task_ids]:checked").forEach(function (box) {
+        var same = fresh.querySelector("input[name=task_ids][value='" + box.value + "']");
+        if (same) { same.checked = true; }
       });
+      current.replaceWith(fresh);
+      if (window.htmx) { htmx.process(fresh); }
+      tickCountdowns();
     });
   }
 
