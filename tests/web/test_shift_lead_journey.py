@@ -38,7 +38,11 @@ def test_shift_lead_hands_a_residents_cases_over_takes_one_back_and_saves_the_vi
     page = lead.page
     page.goto(f"{lead.base_url}/inbox")
     page.get_by_test_id("tab-team").click()
-    page.get_by_role("searchbox").fill(resident)
+    # The team view has replaced my tasks (a boosted link swaps the page in) before typing.
+    expect(page.get_by_test_id("tab-team")).to_have_attribute("aria-current", "page")
+    search = page.get_by_role("searchbox")
+    search.fill(resident)
+    expect(search).to_have_value(resident)
     rows = page.get_by_test_id("task-row")
     expect(rows).to_have_count(2)
     for task_id in task_ids:
@@ -52,7 +56,7 @@ def test_shift_lead_hands_a_residents_cases_over_takes_one_back_and_saves_the_vi
     assert_fits(page, "the team view after a bulk assignment")
     lead.screenshot("shift-lead-bulk-assign-phone")
 
-    # Both arrive on 王强's open page by themselves.
+    # Both arrive on 王强's open page by themselves (he is not in the middle of ticking any).
     for task_id in task_ids:
         expect(colleague.page.locator(f"#row-{task_id}")).to_be_visible()
     assert colleague.page.evaluate("window.stayedOpen") is True

@@ -150,6 +150,7 @@ def bulk_action(
     gettext = gettext_for(page_locale(request, user))
     task_ids = task_ids or []
     failures = [] if task_ids else [gettext("Tick the tasks first, then choose what to do")]
+    done = 0
     for task_id in task_ids:
         try:
             with transaction() as session:
@@ -163,9 +164,10 @@ def bulk_action(
                     )
                 else:
                     raise Invalid.field("to_user_id", "Choose who gets the tasks")
+            done += 1
         except DomainError as error:
             failures.append(f"#{task_id}: {gettext(error.message).format(**error.params)}")
-    request.session["flash"] = {"done": len(task_ids) - len(failures), "failed": failures}
+    request.session["flash"] = {"done": done, "failed": failures}
     return RedirectResponse(back if back.startswith("/inbox") else "/inbox", status_code=303)
 
 

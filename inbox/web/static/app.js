@@ -70,10 +70,24 @@
     if (event.target.matches && event.target.matches("form.filters")) { filterRequests += 1; }
   });
 
-  function refreshTaskList() {
+  // Someone ticking tasks or filling the bulk form is not pulled from under: the list says it
+  // changed and waits for a tap.
+  function busyWith(list) {
+    return list.querySelector("input[name=task_ids]:checked") !== null
+      || (list.contains(document.activeElement) && document.activeElement !== list);
+  }
+
+  function refreshTaskList(asked_for) {
     var filters = document.querySelector("form.filters");
-    if (!document.getElementById("task-list") || !filters) { return; }
+    var list = document.getElementById("task-list");
+    var stale = document.getElementById("list-stale");
+    if (!list || !filters) { return; }
     if (filters.classList.contains("htmx-request")) { return; }
+    if (asked_for !== true && busyWith(list)) {
+      if (stale) { stale.hidden = false; }
+      return;
+    }
+    if (stale) { stale.hidden = true; }
     var asked = filterRequests;
     var query = new URLSearchParams(window.location.search);
     new FormData(filters).forEach(function (value, name) { query.set(name, value); });
@@ -110,8 +124,12 @@
     if (!url || !window.EventSource) { return; }
     var source = new EventSource(url);
     source.addEventListener("notices", function (event) { showUnread(JSON.parse(event.data).unread); });
-    source.addEventListener("tasks", refreshTaskList);
+    source.addEventListener("tasks", function () { refreshTaskList(false); });
   }
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-refresh-list]")) { refreshTaskList(true); }
+  });
 
   document.addEventListener("DOMContentLoaded", startLive);
   document.addEventListener("DOMContentLoaded", focusErrors);
