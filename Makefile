@@ -36,10 +36,10 @@ test: $(STAMP) browser
 	else echo "PostgreSQL not reachable at $(POSTGRES_TEST_URL): skipped the PostgreSQL run"; fi
 
 test-sqlite: $(STAMP)
-	$(BIN)/pytest -n 2 --dist worksteal
+	$(BIN)/pytest -n 2
 
 test-postgres: $(STAMP)
-	KEFU_TEST_POSTGRES_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest -n 2 --dist worksteal
+	KEFU_TEST_POSTGRES_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest -n 2
 
 ## The fault suite: kill -9 of the Prefect server, runner, API and outbox sender while fifty
 ## complaints run to closing (about 12 minutes; KEFU_TEST_POSTGRES_URL=… for PostgreSQL).
