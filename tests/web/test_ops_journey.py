@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from db.base import utcnow
 from db.models import Complaint, DeliveryState, OutboxMessage
 from db.session import transaction
+from launch.embedded import eventually
 from tests.support.factories import complaint_task, dead_email
 from tests.web.conftest import DESKTOP, PHONE, Person
 from tests.web.pages import assert_accessible, assert_fits, submit
@@ -57,10 +58,16 @@ def test_ops_admin_adds_a_colleague_retries_a_dead_email_and_follows_a_figure(
     page.get_by_test_id("count-dead").click()
     expect(page.locator("body")).to_contain_text("SMTPRecipientsRefused")
     page.get_by_test_id(f"retry-{message_id}").click()
+    # Queued again: gone from the dead ones, waiting to be sent with fresh attempts.
+    expect(page.get_by_test_id(f"retry-{message_id}")).to_have_count(0)
+
+    def queued_again() -> bool:
+        with transaction() as session:
+            retried = session.get_one(OutboxMessage, message_id)
+            return (retried.state, retried.attempts) == (DeliveryState.PENDING, 0)
+
+    eventually(queued_again, "the dead email queued again")
     expect(page.locator("body")).to_contain_text("待发送")
-    with transaction() as session:
-        retried = session.get_one(OutboxMessage, message_id)
-        assert (retried.state, retried.attempts) == (DeliveryState.PENDING, 0)
     assert_fits(page, "the outbox page")
     admin.screenshot("ops-outbox-desktop")
 
