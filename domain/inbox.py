@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from config import get_settings
@@ -58,6 +58,19 @@ def list_tasks(
     session: Session, user: User, criteria: TaskFilter, now: datetime
 ) -> list[InboxTask]:
     """Return the tasks `user` may see in the chosen scope, soonest due first."""
+    return list(session.scalars(tasks_statement(session, user, criteria, now)))
+
+
+def list_task_ids(session: Session, user: User, criteria: TaskFilter, now: datetime) -> list[int]:
+    """Return the ids of the tasks `list_tasks` would return, without loading the rows."""
+    statement = tasks_statement(session, user, criteria, now)
+    return list(session.scalars(statement.with_only_columns(InboxTask.id)))
+
+
+def tasks_statement(
+    session: Session, user: User, criteria: TaskFilter, now: datetime
+) -> Select[tuple[InboxTask]]:
+    """Return the statement of the tasks `user` may see in the chosen scope, soonest due first."""
     statement = readable_tasks(user)
     in_my_queue = and_(
         InboxTask.assignee_id.is_(None),
@@ -116,7 +129,7 @@ def list_tasks(
         statement = statement.order_by(InboxTask.completed_at.desc(), InboxTask.id.desc())
     else:
         statement = statement.order_by(InboxTask.due_at.asc().nulls_last(), InboxTask.id)
-    return list(session.scalars(statement.limit(criteria.limit).offset(criteria.offset)))
+    return statement.limit(criteria.limit).offset(criteria.offset)
 
 
 def open_task(

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Notice, User
 from domain.errors import NotFound
-from domain.inbox import TaskFilter, list_tasks
+from domain.inbox import TaskFilter, list_task_ids
 
 # The bell lists this many of the latest notices.
 RECENT_NOTICES = 30
@@ -66,7 +66,7 @@ def live_state(session: Session, user: User, now: datetime) -> LiveState:
     task_ids: set[int] = set()
     for scope in ("mine", "queue"):
         watched = TaskFilter(scope=scope, limit=WATCHED_TASKS)
-        task_ids.update(task.id for task in list_tasks(session, user, watched, now))
+        task_ids.update(list_task_ids(session, user, watched, now))
     return LiveState(
         unread=unread_count(session, user),
         latest_notice_id=session.scalar(latest) or 0,

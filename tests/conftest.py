@@ -58,9 +58,15 @@ LOG_TAIL_LINES = 40
 LOG_ALERT = ("WARNING", "ERROR", "CRITICAL", "Traceback", "limit reached")
 
 
+# Set on a test whose body failed, for fixtures that keep evidence at teardown (screenshots).
+CALL_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
     report = yield
+    if report.failed and call.when == "call":
+        item.stash[CALL_FAILED] = True
     if report.failed and call.when == "call" and "stack" in getattr(item, "fixturenames", ()):
         for log in sorted((RUN_DIR / "logs").glob("*.log")):
             report.sections.append((f"stack log {log.name}", _log_digest(log)))

@@ -1,5 +1,6 @@
-"""What a case's pages show beside its facts: whose names and sites the ids stand for, and what
-each step decided, said and attached, so that a later step (a reopened task) carries it all."""
+"""What a case's pages show beside its facts: whose names and sites the ids stand for, what
+each step decided, said and attached, so that a later step (a reopened task) carries it all, and
+a new hire's employee record (exams and points), which a dismissal decision rests on."""
 
 from dataclasses import dataclass, field
 from typing import Any
@@ -7,7 +8,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Event, InboxTask, Process, Site, TaskAttachment, TaskComment
+from db.models import (
+    Event,
+    InboxTask,
+    NewHire,
+    Process,
+    ProcessKind,
+    Site,
+    TaskAttachment,
+    TaskComment,
+)
+from domain.onboarding import DEDUCTION_LABELS
 from domain.people import colleagues
 from domain.processes import event_actors
 
@@ -43,4 +54,8 @@ def case_view(session: Session, process: Process, events: list[Event]) -> dict[s
         },
         "site_names": dict(session.execute(select(Site.id, Site.name)).tuples().all()),
         "records": records,
+        "hire": session.get(NewHire, process.id)
+        if process.kind == ProcessKind.ONBOARDING
+        else None,
+        "deduction_labels": DEDUCTION_LABELS,
     }

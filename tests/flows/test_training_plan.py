@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from db.base import utcnow
-from db.models import Event, InboxTask, OutboxMessage, TaskState, User
+from db.models import Event, InboxTask, OutboxMessage, TaskState
 from db.session import transaction
 from domain.sla import apply_clock
 from flows.catalog import STEPS
@@ -29,16 +29,12 @@ from rules.training_plan import (
     plan_period,
     policy_calendar,
 )
+from tests.support.factories import user_id
 
 pytestmark = pytest.mark.e2e
 
 POLICY = load_policy()
 CALENDAR = policy_calendar(POLICY)
-
-
-def user_id(username: str) -> int:
-    with transaction() as session:
-        return session.scalars(select(User.id).where(User.username == username)).one()
 
 
 def month_ahead(months: int) -> tuple[int, int]:

@@ -180,6 +180,12 @@ def case(
     return process
 
 
+def user_id(username: str) -> int:
+    """Return the id of the person with `username`."""
+    with transaction() as session:
+        return session.scalars(select(User.id).where(User.username == username)).one()
+
+
 def new_staff(display_name: str) -> tuple[int, str]:
     """Add (and commit) a front-desk colleague at the demo site; return their id and username."""
     username = f"staff-{uuid.uuid4().hex[:8]}"

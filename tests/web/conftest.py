@@ -3,16 +3,18 @@
 import os
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from config.settings import PROJECT_ROOT
+from db.base import utcnow
 from launch.demo import DEMO_PASSWORD
 from launch.embedded import STEP_DEADLINE_SECONDS, Stack
+from tests.conftest import CALL_FAILED
 
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
+FAILURES = PROJECT_ROOT / "test-artifacts" / "failures"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 # A completion waits for its flow run to suspend and resume; the page follows when it is done.
@@ -43,6 +45,15 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+@pytest.fixture
+def inbox_clock(stack: Stack) -> Iterator[Stack]:
+    """The stack, for a test that moves its inbox clock; back on real time afterwards."""
+    try:
+        yield stack
+    finally:
+        stack.clock = utcnow
+
+
 class Person:
     """One person at a browser: a page logged in to the inbox."""
 
@@ -59,28 +70,29 @@ class Person:
         self.page.fill("input[name=password]", password)
         self.page.click("button.primary")
 
-    def screenshot(self, name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
-        self.page.screenshot(path=path, full_page=True)
-        return path
-
 
 @pytest.fixture
-def people(browser: Browser, stack: Stack) -> Iterator[dict[str, Person]]:
-    """Open one browser context per person on demand: `people_at("zhangmin")`."""
-    opened: dict[str, Person] = {}
-    contexts: list[BrowserContext] = []
+def people(
+    browser: Browser, stack: Stack, request: pytest.FixtureRequest
+) -> Iterator[dict[str, Person]]:
+    """Open one browser context per person on demand: `people["zhangmin"]`. When the test fails,
+    each person's page is kept in test-artifacts/failures."""
 
     class Opener(dict[str, Person]):
         def __missing__(self, username: str) -> Person:
             context = browser.new_context(viewport=PHONE, locale="zh-CN")
-            contexts.append(context)
             person = Person(context, stack.config.api_url, username)
-            person.log_in()
             self[username] = person
+            person.log_in()
             return person
 
-    yield Opener(opened)
-    for context in contexts:
-        context.close()
+    opened = Opener()
+    yield opened
+    if request.node.stash.get(CALL_FAILED, False):
+        FAILURES.mkdir(parents=True, exist_ok=True)
+        for person in opened.values():
+            person.page.screenshot(
+                path=FAILURES / f"{request.node.name}-{person.username}.png", full_page=True
+            )
+    for person in opened.values():
+        person.context.close()

@@ -7,7 +7,12 @@ from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from launch.embedded import eventually
-from tests.web.conftest import Person
+from tests.web.conftest import DESKTOP, PHONE, SCREENSHOTS, Person
+
+
+def field(path: str) -> str:
+    """Return the selector of a step form's field by its dotted path (`items.0.topic`)."""
+    return f'[id="f-{path}"]'
 
 
 def task_row(someone: Person, view: str, search: str, title: str) -> Locator:
@@ -64,6 +69,19 @@ def assert_fits(page: Page, where: str) -> None:
     widths = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
     wide = page.evaluate(WIDEST)
     assert widths[0] <= widths[1], f"{where} is {widths[0]} px wide in {widths[1]} px: {wide}"
+
+
+def keep(someone: Person, name: str) -> None:
+    """Keep a screenshot of the page at phone and at desktop width, and check it fits both."""
+    page = someone.page
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    current = page.viewport_size
+    for width, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        page.set_viewport_size(size)
+        page.screenshot(path=SCREENSHOTS / f"{name}-{width}.png", full_page=True)
+        assert_fits(page, f"{name} at {width} width")
+    if current:
+        page.set_viewport_size(current)
 
 
 def assert_accessible(page: Page, where: str) -> None:

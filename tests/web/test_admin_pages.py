@@ -22,6 +22,7 @@ from db.session import transaction
 from domain.people import LOCKOUT
 from inbox.api.app import create_app
 from launch.demo import DEMO_PASSWORD
+from tests.support.factories import user_id as id_of
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 CHINESE = {"Accept-Language": "zh-CN,zh;q=0.9"}
@@ -85,11 +86,6 @@ def unique(prefix: str) -> str:
 def demo_site_id() -> int:
     with transaction() as session:
         return session.scalars(select(User.site_id).where(User.username == ADMIN)).one()
-
-
-def user_id_of(username: str) -> int:
-    with transaction() as session:
-        return session.scalars(select(User.id).where(User.username == username)).one()
 
 
 def last_change_id() -> int:
@@ -160,7 +156,7 @@ def test_created_user_logs_in_and_sees_the_inbox(app: FastAPI, admin: Browser) -
     (change,) = changes_since(before)
     assert (change.entity, change.entity_id, change.action) == ("user", user_id, "user_created")
     assert change.data["after"]["roles"] == ["staff", "hr"]
-    assert change.actor_id == user_id_of(ADMIN)
+    assert change.actor_id == id_of(ADMIN)
     stored = json.dumps(change.data)
     assert password not in stored and "hash" not in stored and "password" not in stored
 
@@ -382,7 +378,7 @@ def test_bad_timezone_is_refused_and_nothing_is_written(admin: Browser) -> None:
 
 
 def test_an_admin_cannot_lock_themselves_out(admin: Browser) -> None:
-    admin_id = user_id_of(ADMIN)
+    admin_id = id_of(ADMIN)
     before = last_change_id()
 
     deactivate = admin.submit(
@@ -426,7 +422,7 @@ def test_anonymous_visitors_are_sent_to_login(app: FastAPI) -> None:
 
 def test_staff_get_403_on_every_admin_page_and_form(app: FastAPI) -> None:
     staff = logged_in(app, STAFF)
-    own_id = user_id_of(STAFF)
+    own_id = id_of(STAFF)
     pages = ["/admin", "/admin/users", f"/admin/users/{own_id}", "/admin/sites", "/admin/rules"]
     for page in pages:
         response = staff.get(page)

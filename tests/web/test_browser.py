@@ -18,8 +18,8 @@ from domain.people import hash_password
 from launch.demo import DEMO_PASSWORD
 from launch.embedded import eventually
 from tests.support.factories import person
-from tests.web.conftest import DESKTOP, PHONE, Person
-from tests.web.pages import assert_fits, open_task, submit, task_row
+from tests.web.conftest import DESKTOP, Person
+from tests.web.pages import assert_fits, keep, open_task, submit, task_row
 
 pytestmark = pytest.mark.e2e
 
@@ -41,7 +41,7 @@ def test_complaint_from_front_desk_to_closed_in_the_browser(people: dict[str, Pe
     submit(staff)
     expect(page.get_by_test_id("error-contact_phone")).to_have_text("格式不正确")
     expect(page.locator("#f-unit")).to_have_value(unit)
-    staff.screenshot("complaint-form-error-phone")
+    keep(staff, "complaint-form-error")
     page.fill("#f-contact_phone", "13800138000")
     submit(staff)
     expect(page.get_by_test_id("process-subject")).to_contain_text(unit)
@@ -51,7 +51,7 @@ def test_complaint_from_front_desk_to_closed_in_the_browser(people: dict[str, Pe
     expect(page.get_by_test_id("countdown")).to_be_visible()
     submit(staff)
     expect(page.get_by_test_id("error-response_note")).to_be_visible()
-    staff.screenshot("task-validation-error-phone")
+    keep(staff, "task-validation-error")
     page.fill("#f-response_note", "已电话联系业主，今晚处理")
     submit(staff)
     expect(page.locator(".flash")).to_contain_text("已完成")
@@ -75,10 +75,7 @@ def test_complaint_from_front_desk_to_closed_in_the_browser(people: dict[str, Pe
     page.fill("#f-summary", "施工已停止")
     submit(staff)
     task_url = open_task(staff, "mine", unit, "回访")
-    staff.screenshot("return-visit-phone")
-    page.set_viewport_size(DESKTOP)
-    staff.screenshot("return-visit-desktop")
-    page.set_viewport_size(PHONE)
+    keep(staff, "return-visit")
 
     # Someone else at the same site can neither list nor open the task.
     colleague = people["wangqiang"]
@@ -105,30 +102,36 @@ def test_complaint_from_front_desk_to_closed_in_the_browser(people: dict[str, Pe
     page.locator(".crumbs a[href^='/processes/']").click()
     expect(page.get_by_test_id("process-state")).to_have_text("已关闭")
     expect(page.get_by_test_id("timeline")).to_contain_text("张敏")
-    staff.screenshot("process-history-phone")
+    keep(staff, "process-history")
 
 
-def test_manager_approves_a_handover_plan_in_the_browser(people: dict[str, Person]) -> None:
+def test_hr_registers_a_resignation_the_manager_approves_the_handover_and_the_successor_signs(
+    people: dict[str, Person],
+) -> None:
     username = f"leaver{uuid.uuid4().hex[:6]}"
+    name = f"离职员工{uuid.uuid4().hex[:4]}"
     with transaction() as session:
         site_id = person(session, "zhangmin").site_id
-        leaver = User(username=username, display_name="离职员工", site_id=site_id,
+        leaver = User(username=username, display_name=name, site_id=site_id,
                       password_hash=hash_password(DEMO_PASSWORD))  # fmt: skip
         leaver.roles = [UserRole(role=Role.STAFF)]
         session.add(leaver)
         session.flush()
         wangqiang_id = person(session, "wangqiang").id
-    employee = people[username]
-    page = employee.page
-    page.goto(f"{employee.base_url}/start/resignation")
-    page.fill("#f-last_working_day", (date.today() + timedelta(days=60)).isoformat())
-    page.fill("#f-reason", "回老家发展")
-    submit(employee)
-    expect(page.get_by_test_id("process-subject")).to_contain_text("离职员工")
+
+    # HR records the notice on the leaver's behalf, choosing them by name.
+    hr = people["sunli"]
+    hr.page.goto(f"{hr.base_url}/start/resignation")
+    hr.page.select_option("#f-leaver_id", label=name)
+    hr.page.fill("#f-last_working_day", (date.today() + timedelta(days=60)).isoformat())
+    hr.page.fill("#f-reason", "回老家发展")
+    keep(hr, "hr-resignation")
+    submit(hr)
+    expect(hr.page.get_by_test_id("process-subject")).to_contain_text(name)
 
     supervisor = people["zhaolei"]
-    open_task(supervisor, "approvals", "离职员工", "审批交接计划")
-    supervisor.screenshot("approval-phone")
+    open_task(supervisor, "approvals", name, "审批交接计划")
+    keep(supervisor, "approval")
     supervisor.page.select_option("#f-successor_id", label="王强")
     supervisor.page.select_option("#f-supervisor_id", label="赵磊")
     supervisor.page.fill("#f-handover_starts_on", (date.today() + timedelta(days=1)).isoformat())
@@ -137,7 +140,9 @@ def test_manager_approves_a_handover_plan_in_the_browser(people: dict[str, Perso
     expect(supervisor.page.locator(".flash")).to_contain_text("已完成")
 
     # The plan is approved: the leaver lists the work to hand over and the session to give.
-    open_task(employee, "mine", "离职员工", "清点交接工作")
+    employee = people[username]
+    page = employee.page
+    open_task(employee, "mine", name, "清点交接工作")
     page.select_option('[id="f-items.0.category"]', "keys")
     page.fill('[id="f-items.0.description"]', "机房门禁卡")
     page.fill('[id="f-items.0.location"]', "前台抽屉")
@@ -149,12 +154,12 @@ def test_manager_approves_a_handover_plan_in_the_browser(people: dict[str, Perso
 
     # The successor signs for each item on the list, seeing what and where it is.
     successor = people["wangqiang"]
-    open_task(successor, "mine", "离职员工", "逐项确认交接清单")
+    open_task(successor, "mine", name, "逐项确认交接清单")
     form = successor.page.get_by_test_id("step-form")
     expect(form.get_by_test_id("listed-verdicts.0.item_id")).to_contain_text("机房门禁卡")
     form.locator('[id="f-verdicts.0.verdict"]').select_option("accept")
     assert_fits(successor.page, "the successor's sign-off")
-    successor.screenshot("handover-sign-off-phone")
+    keep(successor, "handover-sign-off")
     submit(successor)
     expect(successor.page.locator(".flash")).to_contain_text("已完成")
 
@@ -170,9 +175,8 @@ def test_manager_approves_a_handover_plan_in_the_browser(people: dict[str, Perso
     # The dashboard: the month in charts, at phone and desktop width; a number opens its cases.
     supervisor.page.goto(f"{supervisor.base_url}/dashboard")
     expect(supervisor.page.get_by_test_id("charts").locator("svg")).to_have_count(4)
-    supervisor.screenshot("dashboard-phone")
+    keep(supervisor, "dashboard")
     supervisor.page.set_viewport_size(DESKTOP)
-    supervisor.screenshot("dashboard-desktop")
     supervisor.page.get_by_test_id("kpis").locator("a.kpi").first.click()
     expect(supervisor.page.get_by_test_id("drill-processes")).to_be_visible()
 

@@ -4,7 +4,6 @@ and HR records the exam (a score over the maximum is refused in Chinese). Only t
 the inbox clock is moved from day to day."""
 
 import uuid
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,14 +11,13 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from db.base import utcnow
 from db.models import NewHire, OnboardingState
 from db.session import transaction
 from launch.embedded import Stack, eventually
 from rules.calendar import load_calendars
 from rules.onboarding import load_policy, training_schedule
 from tests.web.conftest import Person
-from tests.web.pages import assert_accessible, assert_fits, open_task, submit, task_row
+from tests.web.pages import assert_accessible, assert_fits, keep, open_task, submit, task_row
 
 pytestmark = pytest.mark.e2e
 
@@ -35,13 +33,10 @@ def at_morning(day: date) -> datetime:
 
 
 @pytest.fixture
-def week(stack: Stack) -> Iterator[Stack]:
-    """The stack, its inbox clock at LOGIN_AT for the logins, back on real time afterwards."""
-    stack.clock = lambda: LOGIN_AT
-    try:
-        yield stack
-    finally:
-        stack.clock = utcnow
+def week(inbox_clock: Stack) -> Stack:
+    """The stack, its inbox clock at LOGIN_AT for the logins."""
+    inbox_clock.clock = lambda: LOGIN_AT
+    return inbox_clock
 
 
 def test_hr_registers_a_new_hire_her_week_is_confirmed_day_by_day_and_she_passes(
@@ -61,7 +56,7 @@ def test_hr_registers_a_new_hire_her_week_is_confirmed_day_by_day_and_she_passes
     page.fill("#f-start_date", START.isoformat())
     page.select_option("#f-trainer_id", label="李华")
     assert_fits(page, "the new-hire form")
-    hr.screenshot("hr-new-hire-phone")
+    keep(hr, "hr-new-hire")
     submit(hr)
     expect(page.get_by_test_id("process-subject")).to_contain_text(name)
 

@@ -15,7 +15,7 @@ from db.session import transaction
 from launch.embedded import eventually
 from tests.support.factories import complaint_task, dead_email
 from tests.web.conftest import DESKTOP, PHONE, Person
-from tests.web.pages import assert_accessible, assert_fits, submit
+from tests.web.pages import assert_accessible, assert_fits, keep, submit
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,7 @@ def test_ops_admin_adds_a_colleague_retries_a_dead_email_and_follows_a_figure(
     expect(row).to_contain_text("客服专员")
     assert_fits(page, "the users page")
     assert_accessible(page, "the users page")
-    admin.screenshot("ops-users-desktop")
+    keep(admin, "ops-users")
 
     # A dead notification, with the mail server's reason; sent again, it waits to go.
     unit = f"5-{uuid.uuid4().hex[:6]}"
@@ -69,7 +69,7 @@ def test_ops_admin_adds_a_colleague_retries_a_dead_email_and_follows_a_figure(
     eventually(queued_again, "the dead email queued again")
     expect(page.locator("body")).to_contain_text("待发送")
     assert_fits(page, "the outbox page")
-    admin.screenshot("ops-outbox-desktop")
+    keep(admin, "ops-outbox")
 
     # The dashboard: a complaint received today is behind "complaints received"; the figures
     # leave as CSV.
@@ -79,7 +79,7 @@ def test_ops_admin_adds_a_colleague_retries_a_dead_email_and_follows_a_figure(
     page.get_by_role("link", name="运营看板").click()
     expect(page.get_by_test_id("kpis")).to_be_visible()
     assert_fits(page, "the dashboard")
-    admin.screenshot("ops-dashboard-desktop")
+    keep(admin, "ops-dashboard")
     page.get_by_test_id("kpis").get_by_role("link").first.click()
     expect(page.get_by_test_id("drill-processes")).to_contain_text(received_unit)
     page.get_by_test_id("drill-processes").get_by_role("link", name=received_unit).first.click()
@@ -96,4 +96,3 @@ def test_ops_admin_adds_a_colleague_retries_a_dead_email_and_follows_a_figure(
     for path in ("/admin/users", "/admin/outbox", "/dashboard"):
         page.goto(f"{admin.base_url}{path}")
         assert_fits(page, f"{path} at phone width")
-    admin.screenshot("ops-dashboard-phone")

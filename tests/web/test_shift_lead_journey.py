@@ -1,7 +1,8 @@
 """The shift lead's morning in a real Chromium at phone width: find the team's cases of one
 resident, hand both to a colleague at once with the reason (her open inbox shows them without a
-reload), and take one back from its page."""
+reload), take one back from its page, and keep the search as a saved view."""
 
+import re
 import uuid
 
 import pytest
@@ -12,12 +13,12 @@ from db.models import Event, InboxTask
 from db.session import transaction
 from tests.support.factories import complaint_task, person
 from tests.web.conftest import Person
-from tests.web.pages import assert_accessible, assert_fits
+from tests.web.pages import assert_accessible, assert_fits, keep
 
 pytestmark = pytest.mark.e2e
 
 
-def test_shift_lead_hands_a_residents_cases_over_and_takes_one_back(
+def test_shift_lead_hands_a_residents_cases_over_takes_one_back_and_saves_the_view(
     people: dict[str, Person],
 ) -> None:
     resident = f"钱{uuid.uuid4().hex[:4]}"
@@ -47,6 +48,11 @@ def test_shift_lead_hands_a_residents_cases_over_and_takes_one_back(
     expect(rows).to_have_count(2)
     for task_id in task_ids:
         page.get_by_role("checkbox", name=f"选择 #{task_id}").check()
+    # Narrowing the list after ticking keeps the ticks on the rows it still lists.
+    page.locator("select[name=process]").select_option("complaint")
+    expect(page).to_have_url(re.compile("process=complaint"))
+    for task_id in task_ids:
+        expect(page.get_by_role("checkbox", name=f"选择 #{task_id}")).to_be_checked()
     bulk = page.locator("fieldset.bulk")
     bulk.get_by_label("分派给").select_option(label="王强")
     bulk.get_by_label("原因").fill("张敏今天外出")
@@ -54,7 +60,7 @@ def test_shift_lead_hands_a_residents_cases_over_and_takes_one_back(
     expect(page.locator(".flash")).to_contain_text("已处理 2 项")
     expect(rows.filter(has_text="王强")).to_have_count(2)
     assert_fits(page, "the team view after a bulk assignment")
-    lead.screenshot("shift-lead-bulk-assign-phone")
+    keep(lead, "shift-lead-bulk-assign")
 
     # Both arrive on 王强's open page by themselves (he is not in the middle of ticking any).
     for task_id in task_ids:
@@ -84,3 +90,13 @@ def test_shift_lead_hands_a_residents_cases_over_and_takes_one_back(
         "张敏今天外出",
         "张敏已回来，熟悉情况",
     ]
+
+    # The search, kept as a view, lists the resident's cases again.
+    page.goto(f"{lead.base_url}/inbox?view=team&q={resident}")
+    page.locator("details.saved-views summary").click()
+    page.get_by_label("视图名称").fill(f"{resident}的投诉")
+    page.get_by_role("button", name="保存当前视图").click()
+    page.goto(f"{lead.base_url}/inbox")
+    page.locator("details.saved-views summary").click()
+    page.get_by_role("link", name=f"{resident}的投诉").click()
+    expect(page.get_by_test_id("task-row")).to_have_count(2)

@@ -75,7 +75,8 @@ async def _changes(
             or state.unread != last.unread
             or state.latest_notice_id != last.latest_notice_id
         ):
-            yield ServerSentEvent(json.dumps({"unread": state.unread}), event="notices")
+            news = {"unread": state.unread, "latest": state.latest_notice_id}
+            yield ServerSentEvent(json.dumps(news), event="notices")
         if last is not None and state.open_task_ids != last.open_task_ids:
             yield ServerSentEvent(json.dumps({"open": len(state.open_task_ids)}), event="tasks")
         last = state

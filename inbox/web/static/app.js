@@ -70,6 +70,32 @@
     if (event.target.matches && event.target.matches("form.filters")) { filterRequests += 1; }
   });
 
+  function tickedIn(list) {
+    return list ? Array.prototype.map.call(
+      list.querySelectorAll("input[name=task_ids]:checked"), function (box) { return box.value; }
+    ) : [];
+  }
+
+  function tick(list, values) {
+    values.forEach(function (value) {
+      var same = list && list.querySelector("input[name=task_ids][value='" + value + "']");
+      if (same) { same.checked = true; }
+    });
+  }
+
+  // A filter answer that lands after boxes were ticked (typing, then ticking within the search's
+  // delay) keeps the ticks on the rows it still lists. Only the list's own swaps: a whole page
+  // after a bulk action starts unticked.
+  var tickedBeforeSwap = [];
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var list = document.getElementById("task-list");
+    tickedBeforeSwap = event.detail.target === list ? tickedIn(list) : [];
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    tick(document.getElementById("task-list"), tickedBeforeSwap);
+    tickedBeforeSwap = [];
+  });
+
   // Someone ticking tasks or filling the bulk form is not pulled from under: the list says it
   // changed and waits for a tap.
   function busyWith(list) {
@@ -102,10 +128,7 @@
       holder.innerHTML = html;
       var fresh = holder.querySelector("#task-list");
       if (!fresh) { return; }
-      current.querySelectorAll("input[name=task_ids]:checked").forEach(function (box) {
-        var same = fresh.querySelector("input[name=task_ids][value='" + box.value + "']");
-        if (same) { same.checked = true; }
-      });
+      tick(fresh, tickedIn(current));
       current.replaceWith(fresh);
       if (window.htmx) { htmx.process(fresh); }
       tickCountdowns();
@@ -119,11 +142,31 @@
     });
   }
 
+  // The notifications page takes in a notice newer than the ones it shows, in place.
+  function refreshNotices(latest) {
+    var list = document.getElementById("notice-list");
+    if (!list || String(latest) === list.dataset.latest) { return; }
+    fetch("/notices", { credentials: "same-origin" }).then(function (response) {
+      return response.ok ? response.text() : null;
+    }).then(function (html) {
+      var current = document.getElementById("notice-list");
+      if (html === null || !current) { return; }
+      var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("notice-list");
+      if (!fresh) { return; }
+      current.replaceWith(fresh);
+      if (window.htmx) { htmx.process(fresh); }
+    });
+  }
+
   function startLive() {
     var url = document.body.dataset.live;
     if (!url || !window.EventSource) { return; }
     var source = new EventSource(url);
-    source.addEventListener("notices", function (event) { showUnread(JSON.parse(event.data).unread); });
+    source.addEventListener("notices", function (event) {
+      var news = JSON.parse(event.data);
+      showUnread(news.unread);
+      refreshNotices(news.latest);
+    });
     source.addEventListener("tasks", function () { refreshTaskList(false); });
   }
 
