@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # ~113 MiB): six keep two cores busy without thrashing, leave room for the minute sweep,
     # outbox sender and watchdog beside people's runs, and cap the runs at ~700 MiB.
     runner_process_limit: int = Field(default=6, ge=1)
+    # Flow-run processes fork from a server that has imported Prefect and the flows once, rather
+    # than each importing them again (see launch/runner.py).
+    runner_warm_starts: bool = True
     # A completion whose resume failed is retried by the sweep after this many seconds, so the
     # sweep never races the inbox's own immediate resume.
     resume_retry_after_seconds: int = Field(default=30, ge=0)

@@ -1,6 +1,5 @@
 """The local flow runner starts at most the configured number of flow-run processes at once."""
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -9,6 +8,7 @@ from prefect.runner import Runner
 from config import Settings
 from launch import runner as runner_module
 from launch.runner import flow_runner
+from launch.stack import declared_deployments
 
 # What two cores take (config/settings.py); Prefect's own default is 5.
 DEFAULT_LIMIT = 6
@@ -41,19 +41,15 @@ def test_the_served_deployments_run_under_the_limit(monkeypatch: pytest.MonkeyPa
     async def start(self: Runner, *args: Any, **kwargs: Any) -> None:
         started.append(self)
 
-    added: list[Any] = []
-    deployments = [
-        SimpleNamespace(name=name, work_pool_name=None) for name in ("complaint", "sla-sweep")
-    ]
+    added: list[str] = []
     monkeypatch.setenv("KEFU_RUNNER_PROCESS_LIMIT", "4")
-    monkeypatch.setattr(runner_module, "get_settings", lambda: settings())
-    # No Prefect server here: the deployments are taken note of, not registered.
-    monkeypatch.setattr(runner_module, "runner_deployments", lambda: deployments)
-    monkeypatch.setattr(Runner, "add_deployment", lambda self, deployment: added.append(deployment))
+    monkeypatch.setattr(runner_module, "get_settings", lambda: settings(runner_warm_starts=False))
+    # No Prefect server here: the flows are taken note of, not registered.
+    monkeypatch.setattr(Runner, "add_flow", lambda self, flow, name, **_: added.append(name))
     monkeypatch.setattr(Runner, "start", start)
 
     runner_module.main()
 
     [runner] = started
     assert runner.limit == 4
-    assert added == deployments
+    assert added == [d["name"] for d in declared_deployments()]
