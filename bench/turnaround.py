@@ -2,7 +2,9 @@
 
 Measured over a complaint whose owner dispatches it to engineering again and again (each round
 is two human steps), next to the raw Prefect floor: a trivial deployed flow suspended and
-resumed with no inbox work, measured in the same run on the same server.
+resumed with no inbox work, measured in the same run on the same server. Then the same steps
+again with the runner restarted on cold starts (each flow run a fresh interpreter, as before
+KEFU_RUNNER_WARM_STARTS), the baseline the warm starts are judged by.
 """
 
 import sys
@@ -23,6 +25,7 @@ from db.session import transaction
 from launch.demo import seed_demo
 from launch.embedded import ApiClient, Stack, eventually
 from launch.processes import wait_until
+from launch.stack import deployments_served
 
 ROUNDS = 10  # two steps a round: at least 20 measured steps
 INTAKE = {
@@ -45,9 +48,19 @@ def run(prefect_port: int) -> list[str]:
     try:
         floor = prefect_floor(stack)
         inbox = human_steps(stack)
+        restart_runner(stack, {"KEFU_RUNNER_WARM_STARTS": "false"})
+        cold = human_steps(stack)
     finally:
         stack.stop()
-    return report(inbox, floor)
+    return report(inbox, floor, cold)
+
+
+def restart_runner(stack: Stack, settings: dict[str, str]) -> None:
+    """Start the stack's runner again with `settings` added to its environment."""
+    stack.group.stop("runner")
+    env = {**stack.config.environment(), **settings}
+    runner = stack.group.start("runner", [sys.executable, "-m", "launch.runner"], env)
+    stack.group.wait_ready(runner, deployments_served(stack.config))
 
 
 def human_steps(stack: Stack) -> list[float]:
@@ -131,15 +144,21 @@ def _paused_at(client: Any, flow_run_id: UUID, key: str) -> bool:
     return bool(state and state.is_paused() and state.state_details.pause_key == key)
 
 
-def report(inbox: list[float], floor: list[float]) -> list[str]:
-    """Return the printed table: p50 and p95 of both, and their ratios."""
+def report(inbox: list[float], floor: list[float], cold: list[float]) -> list[str]:
+    """Return the printed table: p50 and p95 of each, and their ratios."""
     lines = [
         f"human-step turnaround ({len(inbox)} steps; floor {len(floor)} resumes; SQLite app DB)"
     ]
-    for name, samples in (("kefu-flow inbox step", inbox), ("raw Prefect floor", floor)):
+    measured = (
+        ("kefu-flow inbox step", inbox),
+        ("raw Prefect floor", floor),
+        ("inbox, cold starts", cold),
+    )
+    for name, samples in measured:
         p50, p95 = percentile(samples, 0.5), percentile(samples, 0.95)
         lines.append(f"  {name:<22} p50 {p50 * 1000:8.0f} ms   p95 {p95 * 1000:8.0f} ms")
-    ratio50 = percentile(inbox, 0.5) / percentile(floor, 0.5)
-    ratio95 = percentile(inbox, 0.95) / percentile(floor, 0.95)
-    lines.append(f"  ratio inbox/floor      p50 {ratio50:8.2f} ×    p95 {ratio95:8.2f} ×")
+    for name, base in (("inbox/floor", floor), ("inbox/cold starts", cold)):
+        ratio50 = percentile(inbox, 0.5) / percentile(base, 0.5)
+        ratio95 = percentile(inbox, 0.95) / percentile(base, 0.95)
+        lines.append(f"  ratio {name:<17} p50 {ratio50:8.2f} ×    p95 {ratio95:8.2f} ×")
     return lines

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import prefect.flow_engine
 import pytest
 from prefect.runner import Runner
 
@@ -53,3 +54,16 @@ def test_the_served_deployments_run_under_the_limit(monkeypatch: pytest.MonkeyPa
     [runner] = started
     assert runner.limit == 4
     assert added == [d["name"] for d in declared_deployments()]
+
+
+def test_warm_starts_fork_each_flow_run_from_a_server_that_imported_the_flows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Put back what Prefect's engine used before, whatever this test changes.
+    monkeypatch.setattr(prefect.flow_engine, "multiprocessing", prefect.flow_engine.multiprocessing)
+    assert prefect.flow_engine.multiprocessing.get_context("spawn").get_start_method() == "spawn"
+
+    runner_module.warm_flow_starts(["flows.complaint"])
+
+    chosen = prefect.flow_engine.multiprocessing.get_context("spawn")
+    assert chosen.get_start_method() == "forkserver"
