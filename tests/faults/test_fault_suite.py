@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -105,23 +106,41 @@ class FaultyStack:
             _kill_quietly(pid)
 
 
-def _flow_run_processes(config: StackConfig) -> dict[int, str]:
-    """Return this stack's flow-run processes: pid → flow run id."""
+def _flow_run_processes(config: StackConfig) -> dict[int, float]:
+    """Return this stack's flow-run processes, the children of its runner's fork server: pid →
+    when the process started (seconds since the epoch)."""
     marker = f"PREFECT_API_URL={config.prefect_api_url}".encode()
-    found: dict[int, str] = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            environ = (proc / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if marker not in environ:
-            continue
-        for entry in environ:
-            if entry.startswith(b"PREFECT__FLOW_RUN_ID="):
-                found[int(proc.name)] = entry.partition(b"=")[2].decode()
+    servers = {
+        pid
+        for pid in _pids()
+        if b"multiprocessing.forkserver" in _read(pid, "cmdline")
+        and marker in _read(pid, "environ").split(b"\0")
+    }
+    boot = next(
+        float(line.split()[1])
+        for line in Path("/proc/stat").read_text().splitlines()
+        if line.startswith("btime ")
+    )
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[int, float] = {}
+    for pid in _pids():
+        stat = _read(pid, "stat").decode()
+        # Fields after the command name (which may hold spaces): state, ppid, … starttime.
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 19 and int(fields[1]) in servers:
+            found[pid] = boot + int(fields[19]) / ticks
     return found
+
+
+def _pids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+
+
+def _read(pid: int, name: str) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / name).read_bytes()
+    except OSError:
+        return b""
 
 
 def _kill_quietly(pid: int) -> None:
@@ -131,22 +150,37 @@ def _kill_quietly(pid: int) -> None:
         pass
 
 
+def _prefect(
+    config: StackConfig, method: str, path: str, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Call Prefect's API; its SQLite server answers 503 while its database is locked: ask again."""
+
+    def answered() -> httpx.Response | None:
+        answer = httpx.request(method, f"{config.prefect_api_url}{path}", json=body, timeout=10)
+        return None if answer.status_code >= 500 else answer
+
+    answer = eventually(answered, f"Prefect to answer {method} {path}", SETTLE_SECONDS)
+    answer.raise_for_status()
+    result: dict[str, Any] = answer.json()
+    return result
+
+
 def _kill_sender_run(config: StackConfig, rng: random.Random) -> None:
     """Start an outbox sender run now and kill its process at a random moment of its life."""
-    api = config.prefect_api_url
-    deployment = httpx.get(f"{api}/deployments/name/outbox-sender/outbox-sender", timeout=10)
-    deployment.raise_for_status()
-    run = httpx.post(
-        f"{api}/deployments/{deployment.json()['id']}/create_flow_run", json={}, timeout=10
-    )
-    run.raise_for_status()
-    run_id = run.json()["id"]
-    pid = eventually(
-        lambda: next((p for p, r in _flow_run_processes(config).items() if r == run_id), None),
-        "the outbox sender's run to start",
-        # It waits for a free slot among the runner's busy flow runs.
-        SETTLE_SECONDS,
-    )
+    deployment = _prefect(config, "GET", "/deployments/name/outbox-sender/outbox-sender")
+    run_id = _prefect(config, "POST", f"/deployments/{deployment['id']}/create_flow_run", {})["id"]
+
+    def its_process() -> int | None:
+        # The run's process is the one forked last before Prefect recorded the run's start.
+        started_at = _prefect(config, "GET", f"/flow_runs/{run_id}")["start_time"]
+        if started_at is None:
+            return None
+        started = datetime.fromisoformat(started_at).timestamp()
+        forked = {p: t for p, t in _flow_run_processes(config).items() if t <= started + 0.5}
+        return max(forked, key=forked.__getitem__) if forked else None
+
+    # It waits for a free slot among the runner's busy flow runs.
+    pid = eventually(its_process, "the outbox sender's run to start", SETTLE_SECONDS)
     time.sleep(rng.uniform(0.0, 2.0))  # the random moment of the kill, not a wait for anything
     _kill_quietly(pid)
 
