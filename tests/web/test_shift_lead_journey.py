@@ -95,7 +95,9 @@ def test_shift_lead_hands_a_residents_cases_over_takes_one_back_and_saves_the_vi
     page.goto(f"{lead.base_url}/inbox?view=team&q={resident}")
     page.locator("details.saved-views summary").click()
     page.get_by_label("视图名称").fill(f"{resident}的投诉")
-    page.get_by_role("button", name="保存当前视图").click()
+    # Saved once the answer is in: leaving the page at once would cancel the boosted post.
+    with page.expect_response(lambda r: r.url.endswith("/inbox/views")):
+        page.get_by_role("button", name="保存当前视图").click()
     page.goto(f"{lead.base_url}/inbox")
     page.locator("details.saved-views summary").click()
     page.get_by_role("link", name=f"{resident}的投诉").click()
