@@ -20,6 +20,7 @@ from forms.resignation import ResignationCreate
 from forms.training_plan import TrainingPlanCreate
 from rules import resignation as resignation_rules
 from rules import training_plan as training_plan_rules
+from tasks.person_waits import within_person_wait
 from tasks.process_runs import start_process_run
 
 
@@ -91,7 +92,8 @@ def start_process(
     """Record a process as `user_id` and start its flow run; return the process as it stands.
 
     The flow run is created after the commit: if Prefect is unreachable the process stays
-    "starting" and the sweep starts it later, so what was recorded is never lost. A start sent
+    "starting" and the sweep starts it later, so what was recorded is never lost; if Prefect is
+    slow, the person is answered with the process "starting" while its run is created. A start sent
     again with the same `idempotency_key` records nothing and returns the first one's process.
     """
     spec = INTAKES[kind]
@@ -105,7 +107,7 @@ def start_process(
         if idempotency_key is not None:
             settle_start_key(session, user, idempotency_key, process)
         process_id = process.id
-    start_process_run(process_id)
+    within_person_wait(lambda: start_process_run(process_id), f"Start of process {process_id}")
     with transaction() as session:
         return session.get_one(Process, process_id)
 

@@ -11,11 +11,8 @@ The inbox's row is the record of a decision, so a flow may also open several tas
 before the flow reached it is simply read, and nobody waits on someone else's lateness.
 """
 
-import contextvars
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as StillHandingBack
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -39,6 +36,7 @@ from db.session import reading, transaction
 from domain.events import record_event
 from domain.inbox import open_task, resume_retry_after
 from domain.steps import HumanRequest, HumanStep
+from tasks.person_waits import within_person_wait
 from tasks.replay import FRESH_READ, REPLAY_SAFE
 from tasks.retries import ON_TRANSIENT_DB_ERROR
 
@@ -77,18 +75,12 @@ AHEAD_RECHECK = timedelta(minutes=10)
 # are lowercase words joined by single dashes, so a double dash never occurs in one.
 RESUME_ROUND_MARK = "--"
 
-# How long a person's completion waits for its flow run to finish suspending before leaving the
-# resume to the sweep. The sweep itself does not wait: it comes back next minute anyway, and a
-# wait per stuck task would make one tick outlast the next.
-SUSPEND_SETTLE_SECONDS = 15.0
-SUSPEND_POLL_SECONDS = 0.25
-
-# How long a person's request waits for its hand-back. An overloaded Prefect server answers 503
-# and its client backs off for up to a minute; the person's decision is already stored, so the
-# page answers and the hand-back finishes in the background (or the sweep takes it over).
-PERSON_WAITS_SECONDS = SUSPEND_SETTLE_SECONDS + 5
-# As many at once as the web server runs requests: one slow hand-back must not queue the others.
-_background_hand_backs = ThreadPoolExecutor(max_workers=40, thread_name_prefix="hand-back")
+# How long the sweep's hand-back waits for its flow run to finish suspending: not at all, as it
+# comes back next minute anyway, and a wait per stuck task would make one tick outlast the next.
+# A person's completion, handed back in the background, waits for the suspend to land (state,
+# then input schema): under load that takes a minute or more, and the sweep's retry comes later.
+PERSON_HAND_BACK_SETTLE_SECONDS = 180.0
+SUSPEND_POLL_SECONDS = (0.25, 3.0)  # first and longest pause between looks
 
 # Failures that a later retry can overcome (server down or overloaded, run not paused yet, a
 # deployment not registered yet), and a run the server does not know (deleted, or a server
@@ -202,9 +194,7 @@ def read_decision(task_id: int) -> dict[str, Any] | None:
     return decision
 
 
-def hand_back(
-    task_id: int, settle_seconds: float = SUSPEND_SETTLE_SECONDS, now: datetime | None = None
-) -> HandBack:
+def hand_back(task_id: int, settle_seconds: float = 0, now: datetime | None = None) -> HandBack:
     """Resume the flow run waiting on a completed task; return what became of the decision.
 
     A failure (Prefect server down) is recorded on the task, and the sweep calls this again.
@@ -229,15 +219,13 @@ def hand_back(
     return HandBack.RESUMED
 
 
-def hand_back_for_person(task_id: int, now: datetime) -> HandBack:
-    """Hand back a completion a person just made, answering them within `PERSON_WAITS_SECONDS`."""
-    context = contextvars.copy_context()  # the request's Prefect settings go with it
-    pending = _background_hand_backs.submit(context.run, hand_back, task_id, now=now)
-    try:
-        return pending.result(timeout=PERSON_WAITS_SECONDS)
-    except StillHandingBack:
-        logger.warning("Hand-back of task %s still under way; the person was answered", task_id)
-        return HandBack.UNDER_WAY
+def hand_back_for_person(task_id: int) -> HandBack:
+    """Hand back a completion a person just made, answering them in bounded time."""
+    handed = within_person_wait(
+        lambda: hand_back(task_id, settle_seconds=PERSON_HAND_BACK_SETTLE_SECONDS),
+        f"Hand-back of task {task_id}",
+    )
+    return HandBack.UNDER_WAY if handed is None else handed
 
 
 def _resume_when_waiting(
@@ -246,6 +234,7 @@ def _resume_when_waiting(
     # The inbox task is written a moment before the flow finishes suspending (state, then input
     # schema), so a quick person can arrive first; wait for the pause rather than fail.
     deadline = time.monotonic() + settle_seconds
+    pause, longest = SUSPEND_POLL_SECONDS
     while True:
         try:
             _resume(flow_run_id, step_key, decision)
@@ -255,7 +244,8 @@ def _resume_when_waiting(
         except FlowNotWaiting:
             if time.monotonic() >= deadline:
                 raise
-            time.sleep(SUSPEND_POLL_SECONDS)
+            time.sleep(pause)
+            pause = min(pause * 2, longest)
 
 
 def _resume(flow_run_id: UUID, step_key: str, decision: dict[str, Any]) -> None:
@@ -268,9 +258,12 @@ def _resume(flow_run_id: UUID, step_key: str, decision: dict[str, Any]) -> None:
             and is_pause_of(state.state_details.pause_key, step_key)
         ):
             outcome = client.resume_flow_run(flow_run_id, run_input=decision)
-            if outcome.status != SetStateStatus.ACCEPT:
+            if outcome.status != SetStateStatus.ACCEPT and not _input_stored(
+                client, flow_run_id, f"suspended-{step_key}-response"
+            ):
                 # Prefect refuses a pause whose input schema was never stored (its server went
                 # down mid-suspend). The decision is in the inbox, where the replay reads it.
+                # (Refused because another hand-back resumed it first, the input is stored.)
                 logger.warning("Resume of %s refused (%s): run again", flow_run_id, outcome.details)
                 run_again(client, flow_run_id)
             return

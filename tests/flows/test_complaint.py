@@ -27,7 +27,7 @@ def new_complaint(staff: ApiClient, **overrides: Any) -> str:
         **overrides,
     }
     created = staff.ok("POST", "/complaints", json=intake)
-    assert created["state"] == "running"
+    assert created["state"] in ("starting", "running")  # starting: Prefect slow to answer
     return str(created["process_id"])
 
 

@@ -53,7 +53,7 @@ def test_resignation_hands_everything_over_and_closes_the_account(stack: Stack) 
         json={"last_working_day": last_day.isoformat(), "reason": "回老家发展"},
     )
     process_id = created["process_id"]
-    assert created["state"] == "running"
+    assert created["state"] in ("starting", "running")  # starting: Prefect slow to answer
 
     # 1. The supervisor approves the handover plan.
     with transaction() as session:

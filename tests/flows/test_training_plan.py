@@ -112,7 +112,7 @@ def start(client: ApiClient, kind: str, year: int, month: int | None = None) -> 
     created = client.ok(
         "POST", "/training-plans", json={"kind": kind, "year": year, "month": month}
     )
-    assert created["state"] == "running"
+    assert created["state"] in ("starting", "running")  # starting: Prefect slow to answer
     return str(created["process_id"])
 
 

@@ -68,7 +68,7 @@ def register(hr: ApiClient, start: date, trainer: str, **extra: Any) -> tuple[st
         **extra,
     }
     created = hr.ok("POST", "/onboardings", json=intake)
-    assert created["state"] == "running"
+    assert created["state"] in ("starting", "running")  # starting: Prefect slow to answer
     return str(created["process_id"]), cohort
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.states import Scheduled
+from prefect.states import Paused, Scheduled
 from sqlalchemy import update
 
 from db.base import utcnow
@@ -14,7 +14,7 @@ from db.models import InboxTask, TaskState
 from db.session import transaction
 from launch.demo import DEMO_PASSWORD
 from launch.embedded import Stack, eventually
-from tasks.human import SUSPEND_SETTLE_SECONDS
+from tasks.person_waits import PERSON_WAITS_SECONDS
 from tests.support.factories import complaint_task
 from tests.support.web import csrf_of
 
@@ -37,11 +37,16 @@ def task_state(task_id: int) -> TaskState:
         return session.get_one(InboxTask, task_id).state
 
 
-def test_a_completion_waiting_for_its_flow_run_does_not_hold_up_other_requests(
+def handed_back(task_id: int) -> bool:
+    with transaction() as session:
+        return session.get_one(InboxTask, task_id).resumed_at is not None
+
+
+def test_a_completion_waiting_for_its_flow_run_holds_up_nobody_and_is_handed_over_later(
     stack: Stack,
 ) -> None:
     # A flow run that has not reached its pause (it is scheduled far ahead): the completion
-    # waits up to SUSPEND_SETTLE_SECONDS for it before leaving the hand-back to the sweep.
+    # waits up to PERSON_WAITS_SECONDS for it, then answers while the hand-back goes on.
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("sla-sweep/sla-sweep")
         later = Scheduled(scheduled_time=utcnow() + timedelta(days=3650))
@@ -50,9 +55,11 @@ def test_a_completion_waiting_for_its_flow_run_does_not_hold_up_other_requests(
         task = complaint_task(session, utcnow())
         task.flow_run_id = str(run.id)
         session.flush()
-        task_id = task.id
+        task_id, step_key = task.id, task.step_key
     browser = web_login(stack.config.api_url, "zhangmin")
     token = csrf_of(browser, f"/tasks/{task_id}")
+    with get_client(sync_client=True) as client:  # no sweep: the hand-back is the person's
+        client.pause_deployment(deployment.id)
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
             completion = pool.submit(
@@ -63,12 +70,18 @@ def test_a_completion_waiting_for_its_flow_run_does_not_hold_up_other_requests(
             eventually(lambda: task_state(task_id) == TaskState.DONE, "the completion")
 
             # The completion now waits on Prefect; everyone else is still served meanwhile.
-            health = httpx.get(f"{stack.config.api_url}/healthz", timeout=SUSPEND_SETTLE_SECONDS)
+            health = httpx.get(f"{stack.config.api_url}/healthz", timeout=PERSON_WAITS_SECONDS)
             assert health.json() == {"status": "ok"}
             assert not completion.done(), "served only after the completion had finished"
             page = completion.result()
         assert page.url.path == "/inbox"
         assert "流程服务恢复后将自动继续。" in page.text
+
+        # The run reaches its pause only after the person was answered (a loaded server can
+        # take a minute): the hand-back still under way hands the decision over then.
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, Paused(pause_key=step_key), force=True)
+        eventually(lambda: handed_back(task_id), "the background hand-back to catch the pause")
     finally:
         with transaction() as session:  # keep later sweeps from retrying the made-up run
             session.execute(
@@ -76,3 +89,4 @@ def test_a_completion_waiting_for_its_flow_run_does_not_hold_up_other_requests(
             )
         with get_client(sync_client=True) as client:
             client.delete_flow_run(run.id)
+            client.resume_deployment(deployment.id)

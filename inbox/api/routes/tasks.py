@@ -132,7 +132,7 @@ def _handed_back(
     """Resume the task's flow run with the stored decision; return the task as it stands."""
     # After the commit, never inside it: a second submit meets the committed "done" and gets
     # 409, and a failed resume leaves the decision safely stored for the sweep to retry.
-    resumed = hand_back_for_person(task_id, clock()).settled
+    resumed = hand_back_for_person(task_id).settled
     with transaction() as session:
         task = task_access.get_task(session, session.get_one(User, user.id), task_id)
         return CompletionPublic(task=task_public(task, request_locale(request)), resumed=resumed)

@@ -232,6 +232,6 @@ def submit_plan(
         inbox.complete(session, actor, task.id, document.model_dump(mode="json"), STEPS, clock())
         task_id = task.id
     # After the commit, as the inbox does: a failed resume is retried by the sweep.
-    hand_back_for_person(task_id, clock())
+    hand_back_for_person(task_id)
     with transaction() as session:
         return plan_public(session, plans.get_plan(session, process_id))

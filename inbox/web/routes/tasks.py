@@ -171,7 +171,7 @@ def complete_task(
                 status_code=refusal.status,
             )
     # After the commit: a second submit meets "done" (409), and a failed resume is retried.
-    resumed = hand_back_for_person(task_id, clock()).settled
+    resumed = hand_back_for_person(task_id).settled
     request.session["flash"] = {"completed": task_id, "resumed": resumed}
     return RedirectResponse("/inbox", status_code=303)
 
