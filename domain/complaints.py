@@ -21,7 +21,7 @@ from domain.errors import Forbidden, NotFound
 from domain.events import record_event
 from domain.people import get_user, users_with_role
 from forms.complaint import ComplaintCreate
-from notify.outbox import enqueue
+from notify.outbox import enqueue_about_case
 
 # Who may take a resident's complaint at the front line: everyone in customer service.
 RECEIVING_ROLES = (Role.STAFF, Role.SHIFT_LEAD, Role.SUPERVISOR, Role.SITE_MANAGER)
@@ -226,12 +226,11 @@ def _tell(
     details: dict[str, Any],
 ) -> None:
     process = session.get_one(Process, complaint.process_id)
-    recipients = [get_user(session, uid) for uid in dict.fromkeys(recipient_ids)]
-    enqueue(
+    enqueue_about_case(
         session,
-        event=event,
-        recipients=recipients,
-        context={"process_subject": process.subject, "unit": complaint.unit, **details},
-        dedup_key=f"{complaint.process_id}:{event}:{key}",
         process_id=complaint.process_id,
+        event=event,
+        key=key,
+        recipient_ids=recipient_ids,
+        context={"process_subject": process.subject, "unit": complaint.unit, **details},
     )

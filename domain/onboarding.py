@@ -43,7 +43,7 @@ from forms.onboarding import (
     RetrainingReport,
     TrainingDayReport,
 )
-from notify.outbox import enqueue
+from notify.outbox import enqueue_about_case
 from rules.calendar import WorkingCalendar
 from rules.onboarding import (
     AttemptRate,
@@ -1035,13 +1035,12 @@ def _tell(
     recipient_ids: list[int | None],
     details: dict[str, Any],
 ) -> None:
-    recipients = [get_user(session, uid) for uid in dict.fromkeys(recipient_ids) if uid]
-    enqueue(
+    enqueue_about_case(
         session,
+        process_id=hire.process_id,
         event=event,
-        recipients=recipients,
+        key=key,
+        recipient_ids=recipient_ids,
         context={"new_hire_name": hire.name, "process_subject": f"{hire.name} · {hire.post}"}
         | details,
-        dedup_key=f"{hire.process_id}:{event}:{key}",
-        process_id=hire.process_id,
     )

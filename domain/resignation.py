@@ -2,7 +2,7 @@
 follow-up, and moving the leaver's open work so that no resident's case is left without an owner.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -46,7 +46,7 @@ from forms.resignation import (
     SessionConfirmationDecision,
     SessionHeldDecision,
 )
-from notify.outbox import enqueue
+from notify.outbox import enqueue_about_case
 from rules.resignation import ResignationPolicy, offboard_at
 
 # Who may record someone else's resignation.
@@ -953,18 +953,11 @@ def _tell(
 ) -> None:
     process = session.get_one(Process, resignation.process_id)
     leaver = get_user(session, resignation.leaver_id)
-    recipients = _active_users(session, dict.fromkeys(recipient_ids))
-    enqueue(
+    enqueue_about_case(
         session,
-        event=event,
-        recipients=recipients,
-        context={"process_subject": process.subject, "leaver_name": leaver.display_name, **details},
-        dedup_key=f"{resignation.process_id}:{event}:{key}",
         process_id=resignation.process_id,
+        event=event,
+        key=key,
+        recipient_ids=recipient_ids,
+        context={"process_subject": process.subject, "leaver_name": leaver.display_name, **details},
     )
-
-
-def _active_users(session: Session, user_ids: Iterable[int]) -> Sequence[User]:
-    # A disabled account (the leaver after their last day) gets no more mail from the process.
-    users = [get_user(session, uid) for uid in user_ids]
-    return [u for u in users if u.active]

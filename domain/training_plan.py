@@ -44,7 +44,7 @@ from forms.training_plan import (
     PlanDocument,
     TrainingPlanCreate,
 )
-from notify.outbox import enqueue
+from notify.outbox import enqueue, enqueue_about_case
 from rules.calendar import WorkingCalendar
 from rules.training_plan import (
     PlanKind,
@@ -601,7 +601,7 @@ def announce_plan(session: Session, process_id: str, now: datetime) -> int:
         enqueue(
             session,
             event="training_plan_announced",
-            recipients=[user] if user.active else [],
+            recipients=[user],
             context={
                 "process_subject": process.subject,
                 "period": plan_period_of(plan).label,
@@ -920,16 +920,15 @@ def _tell(
     details: dict[str, Any],
 ) -> None:
     process = session.get_one(Process, plan.process_id)
-    users = [get_user(session, uid) for uid in dict.fromkeys(recipient_ids) if uid is not None]
-    enqueue(
+    enqueue_about_case(
         session,
+        process_id=plan.process_id,
         event=event,
-        recipients=[u for u in users if u.active],
+        key=key,
+        recipient_ids=recipient_ids,
         context={
             "process_subject": process.subject,
             "period": plan_period_of(plan).label,
             **details,
         },
-        dedup_key=f"{plan.process_id}:{event}:{key}",
-        process_id=plan.process_id,
     )

@@ -138,6 +138,28 @@ def enqueue(session: Session, **notice: Unpack[Notice]) -> int:
     return insert_outbox_rows(session, outbox_rows(session, **notice))
 
 
+def enqueue_about_case(
+    session: Session,
+    *,
+    process_id: str,
+    event: str,
+    key: str,
+    recipient_ids: Iterable[int | None],
+    context: Mapping[str, Any],
+) -> int:
+    """Queue `event` about a case for each of `recipient_ids` once (None: nobody holds that
+    part yet); `key` tells this occurrence from others of the same event in the case."""
+    recipients = [session.get_one(User, uid) for uid in dict.fromkeys(recipient_ids) if uid]
+    return enqueue(
+        session,
+        event=event,
+        recipients=recipients,
+        context=context,
+        dedup_key=f"{process_id}:{event}:{key}",
+        process_id=process_id,
+    )
+
+
 def outbox_rows(
     session: Session,
     *,
@@ -159,7 +181,8 @@ def outbox_rows(
     link_url, to_group_bots = notice.get("link_url"), notice.get("to_group_bots", True)
     settings = notice.get("settings") or get_settings()
     now = notice.get("now") or utcnow()
-    by_id = {recipient.id: recipient for recipient in recipients}
+    # A disabled account (a leaver after their last day, a dismissed hire) is told nothing more.
+    by_id = {recipient.id: recipient for recipient in recipients if recipient.active}
     if preferences is None:
         preferences = preferences_of(session, by_id.values())
     urgent = is_urgent(session, event, context, task_id)

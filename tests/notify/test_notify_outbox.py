@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from config import Settings
 from db.models import DeliveryState, InboxTask, OutboxMessage, Process, ProcessKind, User
 from notify.links import verify_link
-from notify.outbox import enqueue
+from notify.outbox import enqueue, enqueue_about_case
 
 T0 = datetime(2025, 11, 24, 6, 30, tzinfo=UTC)
 
@@ -61,6 +61,41 @@ def test_same_dedup_key_twice_queues_one_row(
     assert row.next_attempt_at == T0
     assert row.subject == "【待办】经理审批：3栋1201 漏水投诉"
     assert "截止时间：2025-11-24 18:00（北京时间）" in row.body
+
+
+def test_news_of_a_case_reaches_each_active_person_once_and_no_disabled_account(
+    session_factory: sessionmaker[Session], site_id: int, add_user: AddUser
+) -> None:
+    with session_factory.begin() as session:
+        lina = add_user(session, site_id, "lina", email="lina@example.cn")
+        leaver = add_user(session, site_id, "leaver", email="leaver@example.cn")
+        leaver.active = False  # after the last working day
+        case = Process(
+            kind=ProcessKind.COMPLAINT, site_id=site_id, subject="3栋1201 漏水投诉",
+            started_by_id=lina.id,
+        )  # fmt: skip
+        session.add(case)
+        session.flush()
+        # Named twice, a part nobody holds yet (None), and a disabled account.
+        added = enqueue_about_case(
+            session,
+            process_id=case.id,
+            event="complaint_reopened",
+            key="round-2",
+            recipient_ids=[lina.id, None, leaver.id, lina.id],
+            context={
+                "process_subject": "3栋1201 漏水投诉",
+                "unit": "3-1-1201",
+                "reopen_count": 2,
+                "reason": "回访不满意",
+            },
+        )
+        lina_id, case_id = lina.id, case.id
+
+    rows = [row for row in outbox_rows(session_factory) if row.channel != "in_app"]
+    assert added == len(rows) == 1
+    assert rows[0].recipient_id == lina_id
+    assert rows[0].dedup_key.startswith(f"{case_id}:complaint_reopened:round-2:")
 
 
 def test_each_recipient_in_their_language_and_only_on_their_channels(
