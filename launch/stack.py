@@ -19,6 +19,18 @@ RUNNER_POLL_SECONDS = 1
 PREFECT_YAML = PROJECT_ROOT / "prefect.yaml"
 # Every process of the local stack listens here only.
 LOOPBACK = "127.0.0.1"
+# The embedded Prefect server keeps its own SQLite database, which takes one writer at a time.
+# Most of its writes were Prefect's event feed: every task run's states (about three events per
+# replayed step, so a resume late in a long process wrote dozens) go to the events table, and
+# the task-run recorder turns them into task-run rows. Nothing here reads either (flow runs,
+# their states, pauses and inputs are what the product uses), and under load they kept the
+# database locked and the server answering 503. The UI still shows every flow run and its
+# states; a production server on PostgreSQL turns them back on (see the README).
+EMBEDDED_PREFECT_SERVICES_OFF = (
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED",
+    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED",  # automations: none are defined
+)
 
 
 def declared_deployments(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
@@ -64,6 +76,8 @@ class StackConfig:
                 "KEFU_PROJECT_DIR": str(PROJECT_ROOT),
             }
         )
+        for service in EMBEDDED_PREFECT_SERVICES_OFF:
+            env.setdefault(service, "false")  # a setting given by the user wins
         if self.smtp_url:
             env["KEFU_SMTP_URL"] = self.smtp_url
         return env
