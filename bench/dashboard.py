@@ -20,7 +20,8 @@ from config import get_settings
 from db.migrate import upgrade
 from db.models import Event, InboxTask, Process, Site, User, UserRole
 from db.session import get_engine, transaction
-from domain.metrics import FIRST_RESPONSE_STEP, RECEIVED, dashboard_figures, month_before
+from domain.events import EventKind
+from domain.metrics import FIRST_RESPONSE_STEP, dashboard_figures, month_before
 from forms.complaint import POOR_RATING_MAX
 from launch.demo import seed_demo
 
@@ -316,7 +317,11 @@ def run() -> list[str]:
             return session.scalar(
                 select(func.count())
                 .select_from(Event)
-                .where(Event.kind == RECEIVED, Event.at >= period.start, Event.at < period.end)
+                .where(
+                    Event.kind == EventKind.COMPLAINT_RECEIVED,
+                    Event.at >= period.start,
+                    Event.at < period.end,
+                )
             )
 
     def dashboard() -> Any:

@@ -13,6 +13,7 @@ from db.base import utcnow
 from db.migrate import upgrade
 from db.models import Event, InboxTask, OutboxMessage, Process, ProcessKind, ProcessState, User
 from db.session import get_engine, transaction
+from domain.events import EventKind
 from domain.sla import ladder_key
 from launch.demo import seed_demo
 from tasks.resignation import sweep_leavers
@@ -79,7 +80,9 @@ def run() -> list[str]:
     escalate_s, escalated = timed(tick)
     assert escalated["escalated"] == OVERDUE_TASKS, escalated
     with transaction() as session:
-        events = len(session.scalars(select(Event.id).where(Event.kind == "task_escalated")).all())
+        events = len(
+            session.scalars(select(Event.id).where(Event.kind == EventKind.TASK_ESCALATED)).all()
+        )
         messages = len(session.scalars(select(OutboxMessage.id)).all())
 
     idle_ms, empty_ms = idle_s * 1000, empty_s * 1000

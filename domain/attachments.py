@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from config import get_settings
 from db.models import TaskAttachment, TaskState, User
 from domain.errors import Forbidden, Invalid, NotFound
-from domain.events import record_event
+from domain.events import EventKind, record_event
 from domain.task_access import get_task
 
 MIB = 1024 * 1024
@@ -112,7 +112,7 @@ def store_attachment(
             session,
             process_id=task.process_id,
             task_id=task.id,
-            kind="attachment_added",
+            kind=EventKind.ATTACHMENT_ADDED,
             at=now,
             actor_id=user.id,
             data={"attachment_id": attachment.id, "filename": name, "size_bytes": len(data)},

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from db.models import TaskComment, User
 from domain.errors import Invalid
-from domain.events import record_event
+from domain.events import EventKind, record_event
 from domain.task_access import get_task
 
 # The column's width; a longer note belongs in an attachment.
@@ -33,7 +33,7 @@ def add_comment(
         session,
         process_id=task.process_id,
         task_id=task.id,
-        kind="task_commented",
+        kind=EventKind.TASK_COMMENTED,
         at=now,
         actor_id=user.id,
         data={"comment_id": comment.id},

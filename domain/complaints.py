@@ -18,7 +18,7 @@ from db.models import (
 )
 from db.models.complaint import ComplaintState
 from domain.errors import Forbidden, NotFound
-from domain.events import record_event
+from domain.events import EventKind, record_event
 from domain.people import get_user, users_with_role
 from forms.complaint import ComplaintCreate
 from notify.outbox import enqueue_about_case
@@ -55,7 +55,7 @@ def record_complaint(
     record_event(
         session,
         process_id=process.id,
-        kind="complaint_received",
+        kind=EventKind.COMPLAINT_RECEIVED,
         at=now,
         actor_id=first_responder.id,
         data=intake.model_dump(mode="json"),
@@ -76,7 +76,7 @@ def _transition(
     complaint: Complaint,
     state: ComplaintState,
     *,
-    kind: str,
+    kind: EventKind,
     key: str,
     now: datetime,
     data: dict[str, Any],
@@ -117,7 +117,7 @@ def mark_responded(session: Session, process_id: str, note: str, now: datetime) 
         session,
         complaint,
         ComplaintState.RESPONDED,
-        kind="complaint_responded",
+        kind=EventKind.COMPLAINT_RESPONDED,
         key="responded",
         now=now,
         data={"note": note},
@@ -133,7 +133,7 @@ def mark_dispatched(
         session,
         complaint,
         ComplaintState.DISPATCHED,
-        kind="complaint_dispatched",
+        kind=EventKind.COMPLAINT_DISPATCHED,
         key=f"dispatched:{key}",
         now=now,
         data={"department": department},
@@ -147,7 +147,7 @@ def mark_resolved(session: Session, process_id: str, summary: str, key: str, now
         session,
         complaint,
         ComplaintState.RESOLVED,
-        kind="complaint_resolved",
+        kind=EventKind.COMPLAINT_RESOLVED,
         key=f"resolved:{key}",
         now=now,
         data={"summary": summary},
@@ -166,7 +166,7 @@ def reopen(
         session,
         complaint,
         ComplaintState.REOPENED,
-        kind="complaint_reopened",
+        kind=EventKind.COMPLAINT_REOPENED,
         key=f"reopened:{key}",
         now=now,
         data={"satisfaction": satisfaction, "comment": comment},
@@ -191,7 +191,7 @@ def close(
         session,
         complaint,
         ComplaintState.CLOSED,
-        kind="complaint_closed",
+        kind=EventKind.COMPLAINT_CLOSED,
         key="closed",
         now=now,
         data={"satisfaction": satisfaction, "comment": comment},

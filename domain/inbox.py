@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from config import get_settings
 from db.models import Complaint, InboxTask, Process, Role, TaskState, User
 from domain.errors import Conflict, Forbidden, Invalid
-from domain.events import record_event
+from domain.events import EventKind, record_event
 from domain.people import get_user, users_with_role
 from domain.sla import start_clock
 from domain.steps import HumanRequest, HumanStep
@@ -183,7 +183,7 @@ def open_task(
         session,
         process_id=request.process_id,
         task_id=task.id,
-        kind="task_opened",
+        kind=EventKind.TASK_OPENED,
         at=now,
         data={"step": step.name, "assignee_id": task.assignee_id, "role": task.candidate_role},
     )
@@ -192,7 +192,7 @@ def open_task(
             session,
             process_id=request.process_id,
             task_id=task.id,
-            kind="task_routed_to_substitute",
+            kind=EventKind.TASK_ROUTED_TO_SUBSTITUTE,
             at=now,
             data={"from_user_id": request.assignee_id, "to_user_id": substitute.id},
         )
@@ -264,7 +264,7 @@ def claim(session: Session, user: User, task_id: int, now: datetime) -> InboxTas
         session,
         process_id=task.process_id,
         task_id=task.id,
-        kind="task_claimed",
+        kind=EventKind.TASK_CLAIMED,
         at=now,
         actor_id=user.id,
     )
@@ -296,7 +296,7 @@ def unclaim(session: Session, user: User, task_id: int, now: datetime) -> InboxT
         session,
         process_id=task.process_id,
         task_id=task.id,
-        kind="task_unclaimed",
+        kind=EventKind.TASK_UNCLAIMED,
         at=now,
         actor_id=user.id,
         data={"from_user_id": holder},
@@ -320,7 +320,9 @@ def reassign(
         raise Forbidden("Only shift leads and managers can reassign tasks")
     if not reason.strip():
         raise Invalid.field("reason", "A reason is required")
-    return _hand_over(session, user, task, to_user_id, step, now, "task_reassigned", reason=reason)
+    return _hand_over(
+        session, user, task, to_user_id, step, now, EventKind.TASK_REASSIGNED, reason=reason
+    )
 
 
 def delegate(
@@ -338,7 +340,9 @@ def delegate(
         raise Forbidden("Only the task's holder can delegate it")
     if to_user_id == user.id:
         raise Invalid.field("to_user_id", "Choose a colleague other than yourself")
-    return _hand_over(session, user, task, to_user_id, step, now, "task_delegated", note=note)
+    return _hand_over(
+        session, user, task, to_user_id, step, now, EventKind.TASK_DELEGATED, note=note
+    )
 
 
 def _hand_over(
@@ -348,7 +352,7 @@ def _hand_over(
     to_user_id: int,
     step: HumanStep[Any],
     now: datetime,
-    kind: str,
+    kind: EventKind,
     **why: str,
 ) -> InboxTask:
     """Move `task` from its current holder to `to_user_id` if nobody moved it meanwhile."""
@@ -467,7 +471,7 @@ def _record_decision(
         session,
         process_id=task.process_id,
         task_id=task.id,
-        kind="task_completed",
+        kind=EventKind.TASK_COMPLETED,
         at=now,
         actor_id=actor.id,
         data={"step": task.step, "result": result, **audit},

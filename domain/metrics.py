@@ -56,7 +56,8 @@ from db.models import (
 from db.models.people import MANAGING_ROLES
 from domain.calendars import site_calendars
 from domain.errors import Forbidden, Invalid, NotFound
-from domain.onboarding import EXAM_SCORED, current_policy
+from domain.events import EventKind
+from domain.onboarding import current_policy
 from forms.complaint import POOR_RATING_MAX
 from rules.calendar import WorkingCalendar
 from rules.sla import TierRole
@@ -64,26 +65,12 @@ from rules.training_plan import load_policy as load_plan_policy
 
 # --- vocabulary ------------------------------------------------------------------------------
 
-# Event kinds the figures are computed from (written by domain/complaints.py, domain/inbox.py,
-# domain/sla.py, domain/training_plan.py, domain/onboarding.py and domain/resignation.py).
-RECEIVED = "complaint_received"
-CLOSED = "complaint_closed"
-REOPENED = "complaint_reopened"
-ESCALATED = "task_escalated"
-TASK_COMPLETED = "task_completed"
-PLAN_STARTED = "training_plan_started"
-PLAN_SUBMITTED = "training_plan_submitted"
-PLAN_APPROVED = "training_plan_approved"
-MENTOR_ASSIGNED = "mentor_assigned"
-CHECKLIST_CREATED = "handover_checklist_created"
-ITEM_ACCEPTED = "handover_item_accepted"
-DISPUTE_RESOLVED = "handover_dispute_resolved"
 # A settled dispute counts as confirmed (db/models/resignation.py CONFIRMED_ITEM_STATES).
 SETTLED_OUTCOME = "resolved"
 # Return visits: a good rating closes the case, a poor one reopens it; both carry the rating.
-RATING_EVENTS = (CLOSED, REOPENED)
+RATING_EVENTS = (EventKind.COMPLAINT_CLOSED, EventKind.COMPLAINT_REOPENED)
 # A complaint handled more than once: reopened after a poor rating, or escalated.
-REWORK_EVENTS = (REOPENED, ESCALATED)
+REWORK_EVENTS = (EventKind.COMPLAINT_REOPENED, EventKind.TASK_ESCALATED)
 
 # The persisted name of the complaint's first-response step (declared in flows/complaint.py).
 FIRST_RESPONSE_STEP = "complaint.first-response"
@@ -530,7 +517,7 @@ def _escalations(window: Window) -> Any:
     return (
         select(escalation.process_id.label("process_id"), func.max(rank).label("top_rank"))
         .where(
-            escalation.kind == ESCALATED,
+            escalation.kind == EventKind.TASK_ESCALATED,
             escalation.at >= window.start,
             escalation.at < window.as_of,
         )
@@ -559,7 +546,7 @@ def _acceptance(process_id: Any, as_of: datetime) -> ColumnElement[int]:
             done,
             and_(
                 done.process_id == task.process_id,
-                done.kind == TASK_COMPLETED,
+                done.kind == EventKind.TASK_COMPLETED,
                 done.task_id == task.id,
                 done.at < as_of,
             ),
@@ -622,7 +609,7 @@ def received_complaints(
         .join(Process, Process.id == received.process_id)
         .outerjoin(escalations, escalations.c.process_id == received.process_id)
         .where(
-            received.kind == RECEIVED,
+            received.kind == EventKind.COMPLAINT_RECEIVED,
             received.at >= window.start,
             received.at < window.as_of,
             Process.site_id.in_(window.site_ids),
@@ -645,7 +632,9 @@ def closed_complaints(
     intake = aliased(Event, name="intake")
     rework = aliased(Event, name="rework")
     detail = _detail(detail_site_id)
-    of_intake = and_(intake.process_id == closed.process_id, intake.kind == RECEIVED)
+    of_intake = and_(
+        intake.process_id == closed.process_id, intake.kind == EventKind.COMPLAINT_RECEIVED
+    )
     category = select(intake.data["category"].as_string()).where(of_intake).limit(1)
     received_at = select(func.min(intake.at)).where(of_intake).scalar_subquery()
     # Selecting the id (not *) lets the index answer the EXISTS without reading rows.
@@ -674,7 +663,7 @@ def closed_complaints(
         )
         .join(Process, Process.id == closed.process_id)
         .where(
-            closed.kind == CLOSED,
+            closed.kind == EventKind.COMPLAINT_CLOSED,
             closed.at >= window.start,
             closed.at < window.as_of,
             Process.site_id.in_(window.site_ids),
@@ -682,7 +671,7 @@ def closed_complaints(
     )
 
 
-def return_visits(window: Window, kinds: Sequence[str] = RATING_EVENTS) -> Select[Any]:
+def return_visits(window: Window, kinds: Sequence[EventKind] = RATING_EVENTS) -> Select[Any]:
     """Return one row per return visit (a rating) made in the window."""
     rating = aliased(Event, name="rating")
     return (
@@ -1078,7 +1067,7 @@ def _rating_aggregates(satisfaction: Any) -> tuple[ColumnElement[Any], ...]:
 
 def _satisfaction(session: Session, window: Window, closing: _Ratings) -> Satisfaction:
     """Return the window's return-visit ratings: the closings' (summed) and the reopenings'."""
-    visits = return_visits(window, (REOPENED,)).subquery("reopening_visits")
+    visits = return_visits(window, (EventKind.COMPLAINT_REOPENED,)).subquery("reopening_visits")
     reopening = _Ratings.of(
         *session.execute(select(*_rating_aggregates(visits.c.satisfaction))).one()
     )
@@ -1124,7 +1113,7 @@ def _plans(session: Session, window: Window) -> list[_PlanDeadlines]:
         )
         .join(Process, Process.id == started.process_id)
         .where(
-            started.kind == PLAN_STARTED,
+            started.kind == EventKind.TRAINING_PLAN_STARTED,
             started.at < window.as_of,
             Process.site_id.in_(window.site_ids),
         )
@@ -1138,7 +1127,9 @@ def _plans(session: Session, window: Window) -> list[_PlanDeadlines]:
             select(milestone.process_id, milestone.kind, func.min(milestone.at))
             .where(
                 milestone.process_id.in_([row[0] for row in plans]),
-                milestone.kind.in_((PLAN_SUBMITTED, PLAN_APPROVED)),
+                milestone.kind.in_(
+                    (EventKind.TRAINING_PLAN_SUBMITTED, EventKind.TRAINING_PLAN_APPROVED)
+                ),
                 milestone.at < window.as_of,
             )
             .group_by(milestone.process_id, milestone.kind)
@@ -1154,8 +1145,8 @@ def _plans(session: Session, window: Window) -> list[_PlanDeadlines]:
                 process_id=process_id,
                 draft_due=_deadline_instant(date.fromisoformat(draft_due), calendar),
                 approval_due=_deadline_instant(date.fromisoformat(approval_due), calendar),
-                submitted_at=firsts.get((process_id, PLAN_SUBMITTED)),
-                approved_at=firsts.get((process_id, PLAN_APPROVED)),
+                submitted_at=firsts.get((process_id, EventKind.TRAINING_PLAN_SUBMITTED)),
+                approved_at=firsts.get((process_id, EventKind.TRAINING_PLAN_APPROVED)),
             )
         )
     return deadlines
@@ -1226,7 +1217,7 @@ def _learners(session: Session, window: Window) -> list[_Learner]:
         select(first.process_id)
         .join(Process, Process.id == first.process_id)
         .where(
-            first.kind == EXAM_SCORED,
+            first.kind == EventKind.EXAM_SCORED,
             first.at >= window.start,
             first.at < window.as_of,
             Process.site_id.in_(window.site_ids),
@@ -1242,7 +1233,9 @@ def _learners(session: Session, window: Window) -> list[_Learner]:
             func.max(attempt),
             func.min(case((exam.data["passed"].as_boolean(), attempt))),
         )
-        .where(exam.process_id.in_(cohort), exam.kind == EXAM_SCORED, exam.at < window.as_of)
+        .where(
+            exam.process_id.in_(cohort), exam.kind == EventKind.EXAM_SCORED, exam.at < window.as_of
+        )
         .group_by(exam.process_id)
     ).all()
     assignment = aliased(Event, name="assignment")
@@ -1252,7 +1245,7 @@ def _learners(session: Session, window: Window) -> list[_Learner]:
         select(assignment.process_id, assignment.data["mentor_id"].as_integer())
         .where(
             assignment.process_id.in_(cohort),
-            assignment.kind == MENTOR_ASSIGNED,
+            assignment.kind == EventKind.MENTOR_ASSIGNED,
             assignment.at < window.as_of,
         )
         .order_by(assignment.at, assignment.id)
@@ -1341,22 +1334,29 @@ def handover_figures(session: Session, site_id: int, now: datetime) -> HandoverF
         _open_handovers(site_id).order_by(Process.started_at, Process.id)
     ).all()
     step = aliased(Event, name="checklist")
+    created = step.kind == EventKind.HANDOVER_CHECKLIST_CREATED
+    accepted = step.kind == EventKind.HANDOVER_ITEM_ACCEPTED
     settled = and_(
-        step.kind == DISPUTE_RESOLVED, step.data["outcome"].as_string() == SETTLED_OUTCOME
+        step.kind == EventKind.HANDOVER_DISPUTE_RESOLVED,
+        step.data["outcome"].as_string() == SETTLED_OUTCOME,
     )
     progress = {
         process_id: (int(items or 0), int(confirmed or 0))
         for process_id, items, confirmed in session.execute(
             select(
                 step.process_id,
-                func.sum(
-                    case((step.kind == CHECKLIST_CREATED, step.data["items"].as_integer()), else_=0)
-                ),
-                func.sum(case((step.kind == ITEM_ACCEPTED, 1), (settled, 1), else_=0)),
+                func.sum(case((created, step.data["items"].as_integer()), else_=0)),
+                func.sum(case((accepted, 1), (settled, 1), else_=0)),
             )
             .where(
                 step.process_id.in_(_open_handovers(site_id).with_only_columns(Process.id)),
-                step.kind.in_((CHECKLIST_CREATED, ITEM_ACCEPTED, DISPUTE_RESOLVED)),
+                step.kind.in_(
+                    (
+                        EventKind.HANDOVER_CHECKLIST_CREATED,
+                        EventKind.HANDOVER_ITEM_ACCEPTED,
+                        EventKind.HANDOVER_DISPUTE_RESOLVED,
+                    )
+                ),
                 step.at <= now,
             )
             .group_by(step.process_id)

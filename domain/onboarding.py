@@ -32,7 +32,7 @@ from db.models import (
 )
 from domain.calendars import process_calendar, site_calendars
 from domain.errors import FieldProblem, Forbidden, Invalid, NotFound
-from domain.events import record_event
+from domain.events import EventKind, record_event
 from domain.people import get_user, users_with_role
 from domain.validation import field_title
 from forms.onboarding import (
@@ -71,13 +71,7 @@ RECORD_READERS = (Role.HR, Role.SUPERVISOR, Role.SITE_MANAGER, Role.OPS_ADMIN)
 MENTOR_ROLES = (Role.STAFF, Role.SHIFT_LEAD, Role.SUPERVISOR)
 COHORT_FORMAT = "%Y-%m"
 
-# Event kinds the trainer's pass rates are computed from.
-REGISTERED = "onboarding_registered"
-EXAM_SCORED = "exam_scored"
-DISMISSED = "onboarding_dismissed"
-REPRIEVED = "onboarding_reprieved"
-TARGET_MISSED = "trainer_target_missed"
-FINAL_DEADLINE_MISSED = "final_deadline_missed"
+# The notification sent when a hire misses the final deadline.
 FINAL_DEADLINE_MISSED_NOTICE = "onboarding_final_deadline_missed"
 # English msgid: why a retake counts as failed without a score (第三次不合格…如在有效时间仍未合格).
 MISSED_RETAKE_NOTE = "Not passed by the final deadline"
@@ -85,7 +79,6 @@ MISSED_RETAKE_NOTE = "Not passed by the final deadline"
 RETAKE_STEPS = ("onboarding.retraining", "onboarding.exam")
 # Where a hire with a final deadline waits for their retake.
 AWAITING_RETAKE = (OnboardingState.RETRAINING, OnboardingState.EXAM)
-DISQUALIFIED = "trainer_disqualified"
 
 
 # English msgids of the deduction reasons, for records and exports.
@@ -198,7 +191,7 @@ def register_new_hire(
     record_event(
         session,
         process_id=process.id,
-        kind=REGISTERED,
+        kind=EventKind.ONBOARDING_REGISTERED,
         at=now,
         actor_id=hr.id,
         data={**intake.model_dump(mode="json"), "cohort": cohort, "site_id": site_id},
@@ -288,7 +281,7 @@ def assign_mentor(
         record_event(
             session,
             process_id=process_id,
-            kind="mentor_refused",
+            kind=EventKind.MENTOR_REFUSED,
             at=done.at,
             actor_id=done.actor_id,
             data={"mentor_id": choice.mentor_id, "problem": problem},
@@ -298,7 +291,7 @@ def assign_mentor(
     if record_event(
         session,
         process_id=process_id,
-        kind="mentor_assigned",
+        kind=EventKind.MENTOR_ASSIGNED,
         at=done.at,
         actor_id=done.actor_id,
         data={"mentor_id": choice.mentor_id, "note": choice.note},
@@ -345,7 +338,7 @@ def _deduct(
     record_event(
         session,
         process_id=hire.process_id,
-        kind="points_deducted",
+        kind=EventKind.POINTS_DEDUCTED,
         at=done.at,
         actor_id=done.actor_id,
         data={"points": points, "reason": reason, "source": source, "note": note},
@@ -398,7 +391,7 @@ def confirm_training_day(
     record_event(
         session,
         process_id=process_id,
-        kind="training_day_confirmed",
+        kind=EventKind.TRAINING_DAY_CONFIRMED,
         at=done.at,
         actor_id=done.actor_id,
         data={"day": day.day, "held_on": day.on.isoformat(), **report.model_dump(mode="json")},
@@ -567,7 +560,7 @@ def _record_attempt(
     record_event(
         session,
         process_id=hire.process_id,
-        kind=EXAM_SCORED,
+        kind=EventKind.EXAM_SCORED,
         at=done.at,
         actor_id=done.actor_id,
         data={
@@ -665,14 +658,14 @@ def enforce_final_deadline(session: Session, hire: NewHire, now: datetime) -> Mi
                 session,
                 process_id=hire.process_id,
                 task_id=task.id,
-                kind="task_cancelled",
+                kind=EventKind.TASK_CANCELLED,
                 at=now,
                 data=reason,
             )
     if record_event(
         session,
         process_id=hire.process_id,
-        kind=FINAL_DEADLINE_MISSED,
+        kind=EventKind.FINAL_DEADLINE_MISSED,
         at=now,
         data=reason,
         dedup_key=_missed_key(hire.process_id, attempt_no),
@@ -703,7 +696,7 @@ def take_post(session: Session, process_id: str, now: datetime) -> None:
     if not record_event(
         session,
         process_id=process_id,
-        kind="post_taken",
+        kind=EventKind.POST_TAKEN,
         at=passed.scored_at,
         data={"attempt": passed.attempt, "total": passed.total},
         dedup_key=f"{process_id}:post-taken",
@@ -736,7 +729,7 @@ def decide_dismissal(
     if not record_event(
         session,
         process_id=process_id,
-        kind=DISMISSED if dismiss else REPRIEVED,
+        kind=EventKind.ONBOARDING_DISMISSED if dismiss else EventKind.ONBOARDING_REPRIEVED,
         at=done.at,
         actor_id=done.actor_id,
         data={
@@ -800,7 +793,7 @@ def open_retraining(session: Session, process_id: str, round_no: int, now: datet
     reprieved_at = session.scalar(
         select(func.max(Event.at)).where(
             Event.process_id == process_id,
-            Event.kind == REPRIEVED,
+            Event.kind == EventKind.ONBOARDING_REPRIEVED,
             Event.at >= failed.scored_at,
         )
     )
@@ -839,7 +832,7 @@ def confirm_retraining(
     record_event(
         session,
         process_id=process_id,
-        kind="retraining_confirmed",
+        kind=EventKind.RETRAINING_CONFIRMED,
         at=done.at,
         actor_id=done.actor_id,
         data={"round": round_no, "notes": report.notes},
@@ -881,7 +874,13 @@ def _learner_results(
         .join(Process, Process.id == Event.process_id)
         .where(
             Process.kind == ProcessKind.ONBOARDING,
-            Event.kind.in_((REGISTERED, EXAM_SCORED, DISMISSED)),
+            Event.kind.in_(
+                (
+                    EventKind.ONBOARDING_REGISTERED,
+                    EventKind.EXAM_SCORED,
+                    EventKind.ONBOARDING_DISMISSED,
+                )
+            ),
         )
         .order_by(Event.id)
     )
@@ -893,9 +892,9 @@ def _learner_results(
     left: set[str] = set()
     for event in session.scalars(statement):
         data = event.data
-        if event.kind == REGISTERED:
+        if event.kind == EventKind.ONBOARDING_REGISTERED:
             registered[event.process_id] = (int(data["trainer_id"]), str(data["cohort"]))
-        elif event.kind == EXAM_SCORED:
+        elif event.kind == EventKind.EXAM_SCORED:
             attempt = int(data["attempt"])
             sat[event.process_id] = max(sat[event.process_id], attempt)
             if data["passed"]:
@@ -916,7 +915,9 @@ def trainer_misses(session: Session, trainer_id: int) -> int:
     return len(
         [
             e
-            for e in session.scalars(select(Event).where(Event.kind == TARGET_MISSED))
+            for e in session.scalars(
+                select(Event).where(Event.kind == EventKind.TRAINER_TARGET_MISSED)
+            )
             if e.data.get("trainer_id") == trainer_id
         ]
     )
@@ -974,7 +975,7 @@ def assess_trainer(session: Session, process_id: str, now: datetime) -> list[int
         record_event(
             session,
             process_id=process_id,
-            kind=TARGET_MISSED,
+            kind=EventKind.TRAINER_TARGET_MISSED,
             at=now,
             data={
                 "trainer_id": hire.trainer_id,
@@ -989,7 +990,7 @@ def assess_trainer(session: Session, process_id: str, now: datetime) -> list[int
         record_event(
             session,
             process_id=process_id,
-            kind=DISQUALIFIED,
+            kind=EventKind.TRAINER_DISQUALIFIED,
             at=now,
             data={"trainer_id": hire.trainer_id},
             dedup_key=f"trainer-disqualified:{hire.trainer_id}",
@@ -997,7 +998,9 @@ def assess_trainer(session: Session, process_id: str, now: datetime) -> list[int
     return sorted(
         int(e.data["attempt"])
         for e in session.scalars(
-            select(Event).where(Event.process_id == process_id, Event.kind == TARGET_MISSED)
+            select(Event).where(
+                Event.process_id == process_id, Event.kind == EventKind.TRAINER_TARGET_MISSED
+            )
         )
     )
 
@@ -1011,7 +1014,7 @@ def record_training_revision(
     record_event(
         session,
         process_id=process_id,
-        kind="training_revised",
+        kind=EventKind.TRAINING_REVISED,
         at=done.at,
         actor_id=done.actor_id,
         data={

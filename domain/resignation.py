@@ -33,7 +33,7 @@ from db.models.resignation import (
 )
 from domain.calendars import site_calendars
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.events import record_event
+from domain.events import EventKind, record_event
 from domain.knowledge import write_article
 from domain.people import get_user, revoke_tokens, users_with_role
 from forms.resignation import (
@@ -140,7 +140,7 @@ def record_resignation(
     record_event(
         session,
         process_id=process.id,
-        kind="resignation_recorded",
+        kind=EventKind.RESIGNATION_RECORDED,
         at=now,
         actor_id=actor.id,
         data={
@@ -235,7 +235,7 @@ def approve_plan(
     event = record_event(
         session,
         process_id=process_id,
-        kind="handover_plan_approved",
+        kind=EventKind.HANDOVER_PLAN_APPROVED,
         at=now,
         actor_id=approver_id,
         data=plan.model_dump(mode="json"),
@@ -340,7 +340,7 @@ def _move_work(
             record_event(
                 session,
                 process_id=complaint.process_id,
-                kind="owner_of_record_changed",
+                kind=EventKind.OWNER_OF_RECORD_CHANGED,
                 at=now,
                 data=people,
                 dedup_key=f"{resignation.process_id}:{phase}:complaint:{complaint.process_id}",
@@ -375,7 +375,7 @@ def _move_work(
                 session,
                 process_id=task.process_id,
                 task_id=task.id,
-                kind="task_reassigned",
+                kind=EventKind.TASK_REASSIGNED,
                 at=now,
                 data={**people, "fields": sorted(changed)},
                 dedup_key=f"{resignation.process_id}:{phase}:task:{task.id}",
@@ -444,7 +444,7 @@ def record_inventory(
     record_event(
         session,
         process_id=process_id,
-        kind="handover_checklist_created",
+        kind=EventKind.HANDOVER_CHECKLIST_CREATED,
         at=now,
         actor_id=completed_by(session, process_id, "inventory"),
         data={"items": len(inventory.items), "sessions": len(inventory.sessions)},
@@ -509,7 +509,7 @@ def record_verdicts(
         record_event(
             session,
             process_id=process_id,
-            kind="handover_item_accepted" if accepted else "handover_item_disputed",
+            kind=EventKind.HANDOVER_ITEM_ACCEPTED if accepted else EventKind.HANDOVER_ITEM_DISPUTED,
             at=now,
             actor_id=actor_id,
             data={"item_id": item.id, "description": item.description, "reason": verdict.reason},
@@ -555,7 +555,7 @@ def record_resolutions(
         record_event(
             session,
             process_id=process_id,
-            kind="handover_dispute_resolved",
+            kind=EventKind.HANDOVER_DISPUTE_RESOLVED,
             at=now,
             actor_id=actor_id,
             data={"item_id": item.id, "outcome": decided.outcome, "resolution": decided.resolution},
@@ -582,7 +582,7 @@ def close_handover(session: Session, process_id: str, now: datetime) -> None:
     record_event(
         session,
         process_id=process_id,
-        kind="handover_closed",
+        kind=EventKind.HANDOVER_CLOSED,
         at=now,
         data={"items": status.total},
         dedup_key=f"{process_id}:handover-closed",
@@ -623,7 +623,7 @@ def record_session_held(
     event = record_event(
         session,
         process_id=process_id,
-        kind="knowledge_session_held",
+        kind=EventKind.KNOWLEDGE_SESSION_HELD,
         at=now,
         actor_id=author.id,
         data={"session_id": knowledge_session_id, "summary": held.summary},
@@ -663,7 +663,11 @@ def record_session_confirmation(
     event = record_event(
         session,
         process_id=process_id,
-        kind="knowledge_session_confirmed" if confirmed else "knowledge_session_repeat",
+        kind=(
+            EventKind.KNOWLEDGE_SESSION_CONFIRMED
+            if confirmed
+            else EventKind.KNOWLEDGE_SESSION_REPEAT
+        ),
         at=now,
         actor_id=completed_by(session, process_id, key),
         data={"session_id": knowledge_session_id, "comment": confirmation.comment},
@@ -700,7 +704,7 @@ def finish_transfer(
     record_event(
         session,
         process_id=process_id,
-        kind="knowledge_transfer_completed",
+        kind=EventKind.KNOWLEDGE_TRANSFER_COMPLETED,
         at=now,
         data={"follow_up_from": follow_up_from.isoformat()},
         dedup_key=f"{process_id}:transfer-completed",
@@ -737,7 +741,7 @@ def close_resignation(
     record_event(
         session,
         process_id=process_id,
-        kind="resignation_closed",
+        kind=EventKind.RESIGNATION_CLOSED,
         at=now,
         actor_id=completed_by(session, process_id, "follow-up-evaluation"),
         data=result,
@@ -843,7 +847,7 @@ def offboard(session: Session, resignation: Resignation, now: datetime) -> None:
     record_event(
         session,
         process_id=resignation.process_id,
-        kind="leaver_offboarded",
+        kind=EventKind.LEAVER_OFFBOARDED,
         at=now,
         data={
             "leaver_id": leaver.id,
@@ -895,7 +899,7 @@ def _move_own_tasks(
                 session,
                 process_id=task.process_id,
                 task_id=task.id,
-                kind="task_reassigned",
+                kind=EventKind.TASK_REASSIGNED,
                 at=now,
                 data={
                     "from_user_id": leaver.id,

@@ -25,7 +25,7 @@ from db.models import (
 )
 from domain.calendars import calendar_book, site_calendars
 from domain.errors import Conflict, Forbidden, Invalid
-from domain.events import NewEvent, record_event, record_events
+from domain.events import EventKind, NewEvent, record_event, record_events
 from domain.people import get_user, users_with_role
 from domain.steps import HumanStep
 from domain.task_access import get_task, may_act
@@ -317,7 +317,9 @@ def _context(task: InboxTask, steps: Mapping[str, HumanStep[Any]], **extra: Any)
     }
 
 
-def _event(task: InboxTask, kind: str, now: datetime, data: dict[str, Any], key: str) -> NewEvent:
+def _event(
+    task: InboxTask, kind: EventKind, now: datetime, data: dict[str, Any], key: str
+) -> NewEvent:
     return NewEvent(
         process_id=task.process_id, task_id=task.id, kind=kind, at=now, data=data, dedup_key=key
     )
@@ -330,7 +332,7 @@ def _warning_event(task: InboxTask, now: datetime, judged: SweepVerdict) -> NewE
         "rule": judged.warning.rule if judged.warning else None,
     }
     key = f"task:{task.id}:warn:{task.sla_target}:{task.tier}"
-    return _event(task, "sla_warning", now, data, key)
+    return _event(task, EventKind.SLA_WARNING, now, data, key)
 
 
 def _warn(
@@ -352,7 +354,9 @@ def _warn(
 
 def _overdue_event(task: InboxTask, now: datetime) -> NewEvent:
     data = {"due_at": _iso(task.due_at), "holder_id": task.assignee_id, "role": task.candidate_role}
-    return _event(task, "task_overdue", now, data, f"task:{task.id}:overdue:{_iso(task.due_at)}")
+    return _event(
+        task, EventKind.TASK_OVERDUE, now, data, f"task:{task.id}:overdue:{_iso(task.due_at)}"
+    )
 
 
 def _tell_overdue(
@@ -383,7 +387,7 @@ def _escalation_event(
         "owner_of_record_id": task.owner_of_record_id,
         "reason": judged.next_tier.rule if judged.next_tier else task.sla_rule or "",
     }
-    return _event(task, "task_escalated", now, data, f"task:{task.id}:tier:{to_role}")
+    return _event(task, EventKind.TASK_ESCALATED, now, data, f"task:{task.id}:tier:{to_role}")
 
 
 def _escalate(
@@ -415,7 +419,9 @@ def _escalate(
 def _reminder_event(task: InboxTask, now: datetime, judged: SweepVerdict) -> NewEvent:
     moment = judged.next_reminder.at if judged.next_reminder else now
     data = {"tier": task.tier, "due_at": _iso(task.due_at)}
-    return _event(task, "sla_reminder", now, data, f"task:{task.id}:remind:{moment.isoformat()}")
+    return _event(
+        task, EventKind.SLA_REMINDER, now, data, f"task:{task.id}:remind:{moment.isoformat()}"
+    )
 
 
 def _remind(
@@ -494,7 +500,7 @@ def pause_clock(
     task.next_check_at = None  # nothing is due while the clock stands still
     data = {"reason": str(pause_reason), "note": note}
     record_event(
-        session, process_id=task.process_id, task_id=task.id, kind="sla_paused", at=now,
+        session, process_id=task.process_id, task_id=task.id, kind=EventKind.SLA_PAUSED, at=now,
         actor_id=user.id, data=data,
     )  # fmt: skip
     session.flush()
@@ -519,7 +525,7 @@ def resume_clock(session: Session, user: User, task_id: int, now: datetime) -> I
         "due_after": _iso(task.due_at),
     }
     record_event(
-        session, process_id=task.process_id, task_id=task.id, kind="sla_resumed", at=now,
+        session, process_id=task.process_id, task_id=task.id, kind=EventKind.SLA_RESUMED, at=now,
         actor_id=user.id, data=data,
     )  # fmt: skip
     return task

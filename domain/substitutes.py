@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from db.models import InboxTask, Role, Substitution, TaskState, User
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.events import record_event
+from domain.events import EventKind, record_event
 from domain.task_access import declared_step, may_take
 
 # The reason column's width.
@@ -122,7 +122,7 @@ def hand_over_open_tasks(
                 session,
                 process_id=task.process_id,
                 task_id=task.id,
-                kind="task_kept_from_substitute",
+                kind=EventKind.TASK_KEPT_FROM_SUBSTITUTE,
                 at=now,
                 actor_id=actor_id,
                 data={"from_user_id": substitution.user_id, "to_user_id": substitute.id},
@@ -145,7 +145,7 @@ def hand_over_open_tasks(
             session,
             process_id=task.process_id,
             task_id=task.id,
-            kind="task_routed_to_substitute",
+            kind=EventKind.TASK_ROUTED_TO_SUBSTITUTE,
             at=now,
             actor_id=actor_id,
             data={

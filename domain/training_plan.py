@@ -33,7 +33,7 @@ from db.models import (
 from db.models.training_plan import DecisionOutcome, PlanState, SessionState
 from domain.calendars import site_calendars
 from domain.errors import Conflict, FieldProblem, Forbidden, Invalid, NotFound
-from domain.events import record_event
+from domain.events import EventKind, record_event
 from domain.people import get_user, users_with_role
 from domain.sla import sla_book
 from forms.training_plan import (
@@ -69,6 +69,12 @@ APPROVAL_LADDER = "training_plan/approval/general"
 SESSION_LADDER = "training_plan/session/general"
 # The steps whose tasks draft or revise the plan; submitting through the API completes them.
 DRAFTING_STEPS = ("training_plan.draft", "training_plan.revise")
+# The event a manager's decision on a version records.
+DECISION_EVENTS = {
+    DecisionOutcome.APPROVED: EventKind.TRAINING_PLAN_APPROVED,
+    DecisionOutcome.REJECTED: EventKind.TRAINING_PLAN_REJECTED,
+    DecisionOutcome.SELF_APPROVAL_REFUSED: EventKind.TRAINING_PLAN_SELF_APPROVAL_REFUSED,
+}
 CSV_COLUMNS = (
     "employee",
     "date",
@@ -177,7 +183,7 @@ def open_plan(
     record_event(
         session,
         process_id=process.id,
-        kind="training_plan_started",
+        kind=EventKind.TRAINING_PLAN_STARTED,
         at=now,
         actor_id=drafter.id if drafter else None,
         data={
@@ -351,7 +357,11 @@ def record_version(
     record_event(
         session,
         process_id=process_id,
-        kind="training_plan_submitted" if not problems else "training_plan_incomplete",
+        kind=(
+            EventKind.TRAINING_PLAN_SUBMITTED
+            if not problems
+            else EventKind.TRAINING_PLAN_INCOMPLETE
+        ),
         at=now,
         actor_id=submitter,
         data={"version": number, "problems": problems},
@@ -409,7 +419,7 @@ def record_decision(
     record_event(
         session,
         process_id=process_id,
-        kind=f"training_plan_{outcome}",
+        kind=DECISION_EVENTS[outcome],
         at=now,
         actor_id=decider,
         data={"version": version, "reason": decision.reason},
@@ -541,7 +551,7 @@ def schedule_sessions(
     record_event(
         session,
         process_id=process_id,
-        kind="training_sessions_scheduled",
+        kind=EventKind.TRAINING_SESSIONS_SCHEDULED,
         at=now,
         data={"count": len(session_ids(session, process_id))},
         dedup_key=f"{process_id}:sessions-scheduled:{plan.approved_version}",
@@ -586,7 +596,7 @@ def announce_plan(session: Session, process_id: str, now: datetime) -> int:
     event = record_event(
         session,
         process_id=process_id,
-        kind="training_plan_announced",
+        kind=EventKind.TRAINING_PLAN_ANNOUNCED,
         at=now,
         data={"version": plan.approved_version, "recipient_ids": sorted(people)},
         dedup_key=f"{process_id}:announced:{plan.approved_version}",
@@ -641,7 +651,11 @@ def record_attendance(
     event = record_event(
         session,
         process_id=process_id,
-        kind="training_session_held" if decision.held else "training_session_cancelled",
+        kind=(
+            EventKind.TRAINING_SESSION_HELD
+            if decision.held
+            else EventKind.TRAINING_SESSION_CANCELLED
+        ),
         at=now,
         actor_id=recorder,
         data={
@@ -692,7 +706,7 @@ def begin_assessment(session: Session, process_id: str, now: datetime) -> None:
         record_event(
             session,
             process_id=process_id,
-            kind="training_sessions_recorded",
+            kind=EventKind.TRAINING_SESSIONS_RECORDED,
             at=now,
             dedup_key=f"{process_id}:sessions-recorded",
         )
@@ -716,7 +730,7 @@ def record_assessment(
     event = record_event(
         session,
         process_id=process_id,
-        kind="training_assessed",
+        kind=EventKind.TRAINING_ASSESSED,
         at=now,
         actor_id=assessor,
         data={"assessed_on": decision.assessed_on.isoformat(), **counts},
@@ -755,7 +769,7 @@ def record_analysis(
     event = record_event(
         session,
         process_id=process_id,
-        kind="training_analysed",
+        kind=EventKind.TRAINING_ANALYSED,
         at=now,
         actor_id=completed_by(session, process_id, key),
         data=decision.model_dump(mode="json"),
@@ -779,7 +793,7 @@ def close_plan(session: Session, process_id: str, now: datetime) -> None:
     record_event(
         session,
         process_id=process_id,
-        kind="training_plan_closed",
+        kind=EventKind.TRAINING_PLAN_CLOSED,
         at=now,
         data={"version": plan.approved_version},
         dedup_key=f"{process_id}:closed",

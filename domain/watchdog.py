@@ -16,14 +16,12 @@ from sqlalchemy.orm import Session, aliased
 
 from config import get_settings
 from db.models import Event, InboxTask, Process, ProcessState, TaskState
-from domain.events import record_event
+from domain.events import EventKind, record_event
 
 T = TypeVar("T", bound=tuple[Any, ...])
 
-RESTARTED = "process_restarted"
-FLAGGED = "process_flagged"
 # The watchdog's own events: anything else in a process's history means it moved on.
-WATCHDOG_EVENTS = (RESTARTED, FLAGGED)
+WATCHDOG_EVENTS = (EventKind.PROCESS_RESTARTED, EventKind.PROCESS_FLAGGED)
 
 # Prefect state types (their `type` values) the rule tells apart.
 DEAD_STATES = frozenset({"FAILED", "CRASHED", "CANCELLED"})
@@ -129,7 +127,11 @@ def restart_streak(session: Session, process_id: str) -> RestartStreak:
             .group_by(Event.kind)
         ).all()
     )
-    return RestartStreak(since, counts.get(RESTARTED, 0), counts.get(FLAGGED, 0) > 0)
+    return RestartStreak(
+        since,
+        counts.get(EventKind.PROCESS_RESTARTED, 0),
+        counts.get(EventKind.PROCESS_FLAGGED, 0) > 0,
+    )
 
 
 def record_restart(
@@ -140,10 +142,10 @@ def record_restart(
     event = record_event(
         session,
         process_id=process_id,
-        kind=RESTARTED,
+        kind=EventKind.PROCESS_RESTARTED,
         at=now,
         data={"reason": reason, "restart": number},
-        dedup_key=f"{RESTARTED}:{process_id}:{streak.since_event_id}:{number}",
+        dedup_key=f"{EventKind.PROCESS_RESTARTED}:{process_id}:{streak.since_event_id}:{number}",
     )
     return event is not None
 
@@ -155,10 +157,10 @@ def flag_for_ops(
     event = record_event(
         session,
         process_id=process_id,
-        kind=FLAGGED,
+        kind=EventKind.PROCESS_FLAGGED,
         at=now,
         data={"reason": reason, "restarts": streak.restarts},
-        dedup_key=f"{FLAGGED}:{process_id}:{streak.since_event_id}",
+        dedup_key=f"{EventKind.PROCESS_FLAGGED}:{process_id}:{streak.since_event_id}",
     )
     return event is not None
 
@@ -184,7 +186,9 @@ def _flagged(statement: Select[T]) -> Select[T]:
         .scalar_subquery()
     )
     return statement.join(Event, Event.process_id == Process.id).where(
-        Process.state == ProcessState.RUNNING, Event.kind == FLAGGED, Event.id == latest
+        Process.state == ProcessState.RUNNING,
+        Event.kind == EventKind.PROCESS_FLAGGED,
+        Event.id == latest,
     )
 
 

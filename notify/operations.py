@@ -13,13 +13,12 @@ from sqlalchemy.orm import Session
 
 from db.models import DeliveryState, OutboxMessage, Role, User
 from domain.errors import Conflict, Forbidden, NotFound
-from domain.events import record_event
+from domain.events import EventKind, record_event
 
 logger = logging.getLogger(__name__)
 
 # What an ops admin must look at: nothing in these states goes out again by itself, or soon.
 PROBLEM_STATES = (DeliveryState.FAILED, DeliveryState.DEAD, DeliveryState.UNKNOWN)
-RETRIED_EVENT = "notification_retried"
 
 
 def require_ops_admin(user: User) -> None:
@@ -88,7 +87,7 @@ def retry_delivery(session: Session, user: User, message_id: int, now: datetime)
             session,
             process_id=message.process_id,
             task_id=message.task_id,
-            kind=RETRIED_EVENT,
+            kind=EventKind.NOTIFICATION_RETRIED,
             at=now,
             actor_id=user.id,
             data={"message_id": message_id, "channel": message.channel, "before": previous},

@@ -33,7 +33,7 @@ from sqlalchemy import update
 from db.base import utcnow
 from db.models import InboxTask, TaskState
 from db.session import reading, transaction
-from domain.events import record_event
+from domain.events import EventKind, record_event
 from domain.inbox import open_task, resume_retry_after
 from domain.steps import HumanRequest, HumanStep
 from tasks.person_waits import within_person_wait
@@ -165,7 +165,7 @@ def check_resume_outside_inbox(process_id: str, task_id: int, key: str) -> None:
             session,
             process_id=process_id,
             task_id=task_id,
-            kind="resumed_outside_inbox",
+            kind=EventKind.RESUMED_OUTSIDE_INBOX,
             at=utcnow(),
             data={"pause_key": key},
             dedup_key=f"resumed-outside-inbox:{flow_run_id}:{key}",
