@@ -55,7 +55,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_event_process_at", "process_id", "at"),
         Index("ix_event_kind_at", "kind", "at"),
-        # The dashboard (domain/metrics.py) reads a period's events of one kind with their
+        # The dashboard (domain/metrics/) reads a period's events of one kind with their
         # process (and id: PostgreSQL indexes do not carry it), then each process's events of
         # one kind (its closing, escalations, the completion of a task), without reading rows.
         Index("ix_event_kind_at_process", "kind", "at", "process_id", "id"),
