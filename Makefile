@@ -41,8 +41,9 @@ test-sqlite: $(STAMP)
 test-postgres: $(STAMP)
 	KEFU_TEST_POSTGRES_URL=$(POSTGRES_TEST_URL) $(BIN)/pytest -n 2
 
-## The fault suite: kill -9 of the Prefect server, runner, API and outbox sender while fifty
-## complaints run to closing (about 12 minutes; KEFU_TEST_POSTGRES_URL=… for PostgreSQL).
+## The fault suite alone (part of `make test`): kill -9 of the Prefect server, runner, API and
+## outbox sender while fifty complaints run to closing (about 6 minutes; KEFU_TEST_POSTGRES_URL=…
+## for PostgreSQL).
 faults: $(STAMP)
 	$(BIN)/pytest -m faults -o log_cli=true -o log_cli_level=WARNING tests/faults
 
