@@ -2,17 +2,19 @@
 the first start's process and records nothing more; the same key with another form is refused."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from db.models import Complaint, Process
+from db.models import Complaint, Process, Role, User, UserRole
 from db.session import transaction
+from domain.people import hash_password
 from launch.demo import DEMO_PASSWORD
 
 PARALLEL_REPEATS = 6
@@ -82,7 +84,7 @@ def test_a_repeated_start_returns_the_first_process(client: TestClient) -> None:
 
 def test_parallel_repeats_record_one_process(client: TestClient) -> None:
     from db.base import utcnow
-    from db.models import ProcessKind, User
+    from db.models import ProcessKind
     from forms.complaint import ComplaintCreate
     from inbox.intake import start_process
 
@@ -148,3 +150,64 @@ def test_an_overlong_key_is_refused_naming_the_header(client: TestClient) -> Non
     assert response.status_code == 422
     [field] = response.json()["error"]["fields"]
     assert field["field"] == "header.Idempotency-Key"
+
+
+def colleague(*roles: Role) -> User:
+    """Add a colleague at the demo site, who signs in with the demo password."""
+    with transaction() as session:
+        site_id = session.scalars(select(User.site_id).where(User.username == "zhangmin")).one()
+        user = User(
+            username=f"start-{uuid.uuid4().hex[:8]}",
+            display_name="新同事",
+            password_hash=hash_password(DEMO_PASSWORD),
+            site_id=site_id,
+        )
+        user.roles = [UserRole(role=role) for role in roles]
+        session.add(user)
+        session.flush()
+        session.expunge(user)
+    return user
+
+
+def demo_id(username: str) -> int:
+    with transaction() as session:
+        return session.scalars(select(User.id).where(User.username == username)).one()
+
+
+# Each process start of the API: who starts it and a valid intake. A colleague of their own
+# starts each, so the repeats are told apart from every other test's processes.
+STARTS: dict[str, tuple[Role, Callable[[], dict[str, Any]]]] = {
+    "onboardings": (
+        Role.HR,
+        lambda: {
+            "name": "王小明", "post": "前台客服", "start_date": "2030-03-04",
+            "trainer_id": demo_id("zhangmin"),
+        },
+    ),
+    "resignations": (Role.STAFF, lambda: {"last_working_day": "2030-03-29", "reason": "回老家"}),
+    "training-plans": (Role.SUPERVISOR, lambda: {"kind": "annual", "year": 2077}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", sorted(STARTS))
+def test_every_process_start_returns_the_first_process_for_a_repeated_key(
+    app: FastAPI, path: str
+) -> None:
+    role, intake = STARTS[path]
+    starter = colleague(role)
+    with TestClient(app) as client:
+        login = client.post(
+            "/api/v1/auth/token", data={"username": starter.username, "password": DEMO_PASSWORD}
+        )
+        client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        key = str(uuid.uuid4())
+        first = client.post(f"/api/v1/{path}", json=intake(), headers={"Idempotency-Key": key})
+        assert first.status_code == 201, first.text
+        again = client.post(f"/api/v1/{path}", json=intake(), headers={"Idempotency-Key": key})
+    assert again.status_code == 201, again.text
+    assert again.json()["process_id"] == first.json()["process_id"]
+    with transaction() as session:
+        started = session.scalar(
+            select(func.count()).select_from(Process).where(Process.started_by_id == starter.id)
+        )
+    assert started == 1
