@@ -17,7 +17,7 @@ from db.models import User
 from db.session import reading
 from domain.notices import unread_count
 from i18n import gettext_for, in_context, negotiate_locale
-from inbox.web.form_fields import list_row_forms
+from inbox.web.form_fields import RATING_FIELDS, list_row_forms
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR / "web")
 LOCALE_COOKIE = "kefu_lang"
@@ -160,3 +160,5 @@ def row_form(form: type[BaseModel] | None, name: str) -> type[BaseModel] | None:
 
 templates.env.globals["row_form"] = row_form
 templates.env.globals["in_context"] = in_context
+# A rating reads as the point the person chose on the form ("1 非常不满意"), not a bare number.
+templates.env.globals["rating_words"] = RATING_FIELDS

@@ -16,7 +16,7 @@ from db.models import Process
 from db.session import transaction
 from launch.embedded import eventually
 from tests.web.conftest import Person
-from tests.web.pages import keep, open_task, submit, task_row
+from tests.web.pages import assert_accessible, keep, open_task, submit, task_row
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +39,7 @@ def test_complaint_from_front_desk_to_closed_in_the_browser(people: dict[str, Pe
     expect(page.get_by_test_id("error-contact_phone")).to_have_text("格式不正确")
     expect(page.locator("#f-unit")).to_have_value(unit)
     keep(staff, "complaint-form-error")
+    assert_accessible(page, "the complaint form with its mistake")
     page.fill("#f-contact_phone", "13800138000")
     submit(staff)
     expect(page.get_by_test_id("process-subject")).to_contain_text(unit)
@@ -49,6 +50,7 @@ def test_complaint_from_front_desk_to_closed_in_the_browser(people: dict[str, Pe
     submit(staff)
     expect(page.get_by_test_id("error-response_note")).to_be_visible()
     keep(staff, "task-validation-error")
+    assert_accessible(page, "the refused first response")
     page.fill("#f-response_note", "已电话联系业主，今晚处理")
     submit(staff)
     expect(page.locator(".flash")).to_contain_text("已完成")
@@ -73,6 +75,7 @@ def test_complaint_from_front_desk_to_closed_in_the_browser(people: dict[str, Pe
     submit(staff)
     task_url = open_task(staff, "mine", unit, "回访")
     keep(staff, "return-visit")
+    assert_accessible(page, "the return visit")
 
     # Someone else at the same site can neither list nor open the task.
     colleague = people["wangqiang"]
@@ -100,3 +103,4 @@ def test_complaint_from_front_desk_to_closed_in_the_browser(people: dict[str, Pe
     expect(page.get_by_test_id("process-state")).to_have_text("已关闭")
     expect(page.get_by_test_id("timeline")).to_contain_text("张敏")
     keep(staff, "process-history")
+    assert_accessible(page, "the closed case")

@@ -20,7 +20,7 @@ from launch.demo import DEMO_PASSWORD
 from launch.embedded import eventually
 from tests.support.factories import person
 from tests.web.conftest import DESKTOP, Person
-from tests.web.pages import assert_fits, keep, open_task, submit
+from tests.web.pages import assert_accessible, assert_fits, keep, open_task, submit
 
 pytestmark = pytest.mark.e2e
 
@@ -46,12 +46,15 @@ def test_hr_registers_a_resignation_the_supervisor_approves_the_handover_the_suc
     hr.page.fill("#f-last_working_day", (date.today() + timedelta(days=60)).isoformat())
     hr.page.fill("#f-reason", "回老家发展")
     keep(hr, "hr-resignation")
+    assert_accessible(hr.page, "the resignation form")
     submit(hr)
     expect(hr.page.get_by_test_id("process-subject")).to_contain_text(name)
+    assert_accessible(hr.page, "the resignation's case page")
 
     supervisor = people["zhaolei"]
     open_task(supervisor, "approvals", name, "审批交接计划")
     keep(supervisor, "approval")
+    assert_accessible(supervisor.page, "the handover plan's approval")
     supervisor.page.select_option("#f-successor_id", label="王强")
     supervisor.page.select_option("#f-supervisor_id", label="赵磊")
     supervisor.page.fill("#f-handover_starts_on", (date.today() + timedelta(days=1)).isoformat())
@@ -69,6 +72,7 @@ def test_hr_registers_a_resignation_the_supervisor_approves_the_handover_the_suc
     page.fill('[id="f-sessions.0.topic"]', "投诉升级流程")
     page.select_option('[id="f-sessions.0.format"]', "face_to_face")
     page.fill('[id="f-sessions.0.scheduled_on"]', (date.today() + timedelta(days=3)).isoformat())
+    assert_accessible(page, "the handover inventory")
     submit(employee)
     expect(page.locator(".flash")).to_contain_text("已完成")
 
@@ -80,6 +84,7 @@ def test_hr_registers_a_resignation_the_supervisor_approves_the_handover_the_suc
     form.locator('[id="f-verdicts.0.verdict"]').select_option("accept")
     assert_fits(successor.page, "the successor's sign-off")
     keep(successor, "handover-sign-off")
+    assert_accessible(successor.page, "the successor's sign-off")
     submit(successor)
     expect(successor.page.locator(".flash")).to_contain_text("已完成")
 

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, Response, expect
 
 from db.base import utcnow
+from db.models import Site
 from db.session import transaction
 from tests.support.factories import complaint_task
 from tests.web.conftest import DESKTOP, PHONE, Person
@@ -25,9 +26,19 @@ pytestmark = pytest.mark.e2e
 def test_shift_lead_filters_and_searches_the_team_by_resident_name(
     people: dict[str, Person],
 ) -> None:
+    """Every filter of the team view, set to a value, narrows the list to the tasks it names and
+    keeps it over a reload: the search by the resident's name, the process, the urgency and the
+    due date for the shift lead, the site for the ops admin (the only one offered it)."""
     resident = f"住户{uuid.uuid4().hex[:6]}"
     with transaction() as session:
         subject = complaint_task(session, utcnow(), resident_name=resident).process.subject
+        # Received two days ago: past its deadline, so the one the "overdue" filter keeps.
+        late = complaint_task(session, utcnow() - timedelta(days=2), resident_name=resident)
+        late_subject, site_id = late.process.subject, late.site_id
+        elsewhere = Site(code=f"other-{uuid.uuid4().hex[:6]}", name=f"别处{uuid.uuid4().hex[:4]}")
+        session.add(elsewhere)
+        session.flush()
+        elsewhere_id = elsewhere.id
     lead = people["lihua"]
     page = lead.page
     failed: list[str] = []
@@ -41,19 +52,47 @@ def test_shift_lead_filters_and_searches_the_team_by_resident_name(
     rows = page.get_by_test_id("task-row")
     page.get_by_role("searchbox").fill(resident)
     expect(rows.filter(has_text=subject)).to_have_count(1)
-    expect(rows).to_have_count(1)
+    expect(rows).to_have_count(2)
     page.locator("select[name=process]").select_option("complaint")
     page.locator("select[name=urgency]").select_option("urgent")
+    page.locator("select[name=due]").select_option("overdue")
     page.get_by_role("button", name="筛选").click()
-    expect(rows.filter(has_text=subject)).to_have_count(1)
+    expect(rows.filter(has_text=late_subject)).to_have_count(1)
+    expect(rows).to_have_count(1)
     expect(page).to_have_url(
-        f"{lead.base_url}/inbox?view=team&q={quote(resident)}&process=complaint&urgency=urgent&due="
+        f"{lead.base_url}/inbox?view=team&q={quote(resident)}"
+        "&process=complaint&urgency=urgent&due=overdue"
     )
     page.reload()
-    expect(rows.filter(has_text=subject)).to_have_count(1)
+    expect(page.locator("nav.mainnav")).to_be_visible()  # a page, not the raw JSON of a 422
+    expect(rows.filter(has_text=late_subject)).to_have_count(1)
+    expect(rows).to_have_count(1)
     expect(page.locator("select[name=urgency]")).to_have_value("urgent")
+    expect(page.locator("select[name=due]")).to_have_value("overdue")
+    # The week's deadlines hold the fresh complaint too.
+    page.locator("select[name=due]").select_option("week")
+    expect(rows).to_have_count(2)
     assert_fits(page, "the team view")
     keep(lead, "team-filtered")
+    # The lead's team is her own site: she is not offered another's.
+    expect(page.locator("select[name=site]")).to_have_count(0)
+
+    # The ops admin's team view spans the sites; the site filter narrows it to one.
+    admin = people["admin"]
+    admin.page.on("response", watch)
+    admin.page.goto(f"{admin.base_url}/inbox?view=team&q={quote(resident)}")
+    admin_rows = admin.page.get_by_test_id("task-row")
+    expect(admin_rows).to_have_count(2)
+    admin.page.locator("select[name=site]").select_option(str(elsewhere_id))
+    expect(admin.page.get_by_test_id("empty")).to_be_visible()
+    expect(admin_rows).to_have_count(0)
+    admin.page.locator("select[name=site]").select_option(str(site_id))
+    expect(admin_rows).to_have_count(2)
+    expect(admin.page).to_have_url(re.compile(rf"[?&]site={site_id}(&|$)"))
+    admin.page.reload()
+    expect(admin.page.locator("nav.mainnav")).to_be_visible()
+    expect(admin_rows).to_have_count(2)
+    expect(admin.page.locator("select[name=site]")).to_have_value(str(site_id))
     assert failed == []
 
 
@@ -134,6 +173,9 @@ def test_a_reopened_complaint_carries_why_and_what_each_step_decided(
     expect(timeline).to_contain_text("施工已停止")
     expect(timeline).to_contain_text("已电话联系业主")
     expect(timeline).to_contain_text("住户说晚上十点后又开始施工")
+    # The visit's rating in its words, as the resident gave it, not a bare number.
+    visit = timeline.get_by_test_id("event-task_completed").filter(has_text="回访")
+    expect(visit).to_contain_text("1 非常不满意")
     expect(timeline.get_by_role("link", name="现场.png")).to_be_visible()
     assert_fits(page, "the reopened task")
     assert_accessible(page, "the reopened task")

@@ -299,3 +299,62 @@ def test_only_a_complaint_names_a_first_responder_other_cases_an_owner(app: obje
         task_id = step_task(session, step, ProcessKind.RESIGNATION, supervisor, utcnow()).id
     page = logged_in(app, "zhaolei").get(f"/tasks/{task_id}").text
     assert "流程负责人" in page and "首问责任人" not in page
+
+
+def _live_answer(client: TestClient) -> httpx.Response:
+    """Ask for the live push and return the answer's head without reading on (a stream given
+    to the wrong browser would never end, and the test would hang instead of failing)."""
+    with client.stream("GET", "/live", follow_redirects=False) as answer:
+        return answer
+
+
+def test_the_live_push_is_behind_the_same_login_as_the_pages(app: object) -> None:
+    """Only a logged-in person gets the event stream of unread counts and task changes; a
+    browser without a session, with a forged cookie or with a session that has ended is sent to
+    log in like on any page, and gets no event."""
+    staff = logged_in(app, "zhangmin")
+    with staff.stream("GET", "/live", follow_redirects=False) as live:
+        assert live.status_code == 200
+        assert live.headers["content-type"].startswith("text/event-stream")
+        # The first event tells the bell its count, at once.
+        assert next(line for line in live.iter_lines() if line) == "event: notices"
+
+    forged = TestClient(app)  # type: ignore[arg-type]
+    forged.cookies.set("kefu_session", "forged")
+    author_id, author = new_staff("下班的同事")
+    ended = logged_in(app, author)
+    with transaction() as session:
+        revoke_tokens(session, session.get_one(User, author_id))
+    for who, client in (
+        ("no session", TestClient(app)),  # type: ignore[arg-type]
+        ("a forged cookie", forged),
+        ("an ended session", ended),
+    ):
+        answer = _live_answer(client)
+        assert answer.status_code == 303, f"{who}: {answer.status_code}"
+        assert answer.headers["location"].startswith("/login"), who
+        assert "event-stream" not in answer.headers.get("content-type", ""), who
+
+
+def _html_lang(page: httpx.Response) -> str:
+    found = re.search(r'<html lang="([^"]+)"', page.text)
+    assert found, page.text[:200]
+    return found.group(1)
+
+
+def test_the_page_language_follows_the_persons_choice(app: object) -> None:
+    """`<html lang>` names the language the page is in: English for a person whose language is
+    English, Chinese for the others, and the language switch changes both."""
+    english_id, english = new_staff("外籍同事")
+    with transaction() as session:
+        session.get_one(User, english_id).locale = "en"
+    inbox = logged_in(app, english).get("/inbox")
+    assert _html_lang(inbox) == "en" and "My tasks" in inbox.text
+
+    staff = logged_in(app, "zhangmin")
+    inbox = staff.get("/inbox")
+    assert _html_lang(inbox) == "zh-CN" and "我的任务" in inbox.text
+    switched = staff.post(
+        "/locale", data={"csrf_token": csrf_of(staff, "/inbox"), "locale": "en", "next": "/inbox"}
+    )
+    assert _html_lang(switched) == "en" and "My tasks" in switched.text
