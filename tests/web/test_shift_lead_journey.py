@@ -44,6 +44,9 @@ def test_shift_lead_hands_a_residents_cases_over_takes_one_back_and_saves_the_vi
     search = page.get_by_role("searchbox")
     search.fill(resident)
     expect(search).to_have_value(resident)
+    # The phone keyboard's search key: typed while the team view was still being bound, the
+    # search would otherwise wait for the next keystroke (htmx takes the box's value as seen).
+    search.press("Enter")
     rows = page.get_by_test_id("task-row")
     expect(rows).to_have_count(2)
     for task_id in task_ids:
