@@ -49,6 +49,7 @@ faults: $(STAMP)
 
 ## Benchmarks: figures and ratios against a baseline measured in the same run.
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[test,bench]"
 	$(BIN)/python -m bench
 
 lint: $(STAMP)

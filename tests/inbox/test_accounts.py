@@ -4,25 +4,29 @@ production refuses the published demo password and other published passwords."""
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from config import get_settings
 from db.base import utcnow
 from db.models import User
 from db.session import transaction
+from domain import people
 from domain.errors import Invalid
-from domain.people import LOCKOUT, LoginAttempt, authenticate
+from domain.people import LOCKOUT, LoginAttempt
+from inbox.sign_in import sign_in
 from launch.demo import DEMO_PASSWORD
 from tests.support.factories import new_staff
 
 # More than two rounds of the lockout, and fewer than the connection pool holds: an argon2
 # check is slow, and attempts waiting for a connection would not run in parallel.
 PARALLEL_ATTEMPTS = 2 * LOCKOUT.max_failures + 2
+# How long a step of a test waits for another thread's before it fails.
+WAIT_SECONDS = 20
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +48,36 @@ def production(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _attempt(username: str, password: str, now: datetime) -> LoginAttempt:
-    with transaction() as session:
-        return authenticate(session, username, password, now)
+    attempt, _ = sign_in(username, password, now, timedelta(hours=1))
+    return attempt
+
+
+def test_checking_a_password_holds_no_other_writer_back(
+    demo_org: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, username = new_staff("慢速校验")
+    checking, written = threading.Event(), threading.Event()
+    writer_got_through: list[bool] = []
+    verify = people.password_hasher.verify
+
+    def slow_verify(password: str, hashed: str) -> bool:
+        # The hash check of a busy machine: it lasts until another writer got through.
+        checking.set()
+        writer_got_through.append(written.wait(WAIT_SECONDS))
+        return verify(password, hashed)
+
+    monkeypatch.setattr(people.password_hasher, "verify", slow_verify)
+    with ThreadPoolExecutor(1) as login:
+        attempt = login.submit(_attempt, username, DEMO_PASSWORD, utcnow())
+        assert checking.wait(WAIT_SECONDS)
+        # With the check inside the login's write transaction, this waited for the lock.
+        with transaction() as session:
+            session.execute(
+                update(User).where(User.username == username).values(display_name="慢速校验·改")
+            )
+        written.set()
+        assert attempt.result(WAIT_SECONDS).user is not None
+    assert writer_got_through == [True]
 
 
 def test_parallel_wrong_passwords_lock_the_account(demo_org: None) -> None:

@@ -8,8 +8,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from config import get_settings
 from db.session import transaction
-from domain.people import authenticate, issue_token, revoke_token
+from domain.people import revoke_token
 from inbox.api.deps import ClockDep
+from inbox.sign_in import sign_in
 from inbox.web.rendering import BABEL_LOCALES, LOCALE_COOKIE, render
 from inbox.web.session import CsrfChecked, ensure_csrf, start_session
 
@@ -42,9 +43,7 @@ def log_in(
     """Check the password; on success start a session, else show the form again."""
     now = clock()
     lifetime = timedelta(hours=get_settings().api_token_hours)
-    with transaction() as session:
-        attempt = authenticate(session, username.strip(), password, now)
-        token = issue_token(session, attempt.user, now, lifetime) if attempt.user else ""
+    attempt, token = sign_in(username.strip(), password, now, lifetime)
     if attempt.refusal is not None:
         context = {"next": _safe_next(next), "username": username, "error": attempt.refusal}
         return render(request, "login.html", context, status_code=attempt.refusal.status)
