@@ -129,7 +129,7 @@ def record_login(
             return LoginAttempt(None, _locked(policy))
         case PasswordVerdict.WRONG:
             assert check.user_id is not None
-            _count_failure(session, check.user_id, policy, now)
+            _count_failure(session, check.user_id, now, policy)
             return LoginAttempt(None, NotAuthenticated("Wrong username or password"))
         case PasswordVerdict.PUBLISHED:
             return LoginAttempt(
@@ -156,7 +156,7 @@ def _locked(policy: Lockout) -> AccountLocked:
     )
 
 
-def _count_failure(session: Session, user_id: int, policy: Lockout, now: datetime) -> None:
+def _count_failure(session: Session, user_id: int, now: datetime, policy: Lockout) -> None:
     """Count a wrong password in one UPDATE, locking the account at the limit.
 
     The database adds to the stored count: parallel attempts that each read the count first

@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from db.models import Complaint, Process, Role, User, UserRole
+from db.models import Complaint, Process, Role, User
 from db.session import transaction
-from domain.people import hash_password
 from launch.demo import DEMO_PASSWORD
+from tests.support.factories import new_staff, user_id
 
 PARALLEL_REPEATS = 6
 
@@ -152,28 +152,6 @@ def test_an_overlong_key_is_refused_naming_the_header(client: TestClient) -> Non
     assert field["field"] == "header.Idempotency-Key"
 
 
-def colleague(*roles: Role) -> User:
-    """Add a colleague at the demo site, who signs in with the demo password."""
-    with transaction() as session:
-        site_id = session.scalars(select(User.site_id).where(User.username == "zhangmin")).one()
-        user = User(
-            username=f"start-{uuid.uuid4().hex[:8]}",
-            display_name="新同事",
-            password_hash=hash_password(DEMO_PASSWORD),
-            site_id=site_id,
-        )
-        user.roles = [UserRole(role=role) for role in roles]
-        session.add(user)
-        session.flush()
-        session.expunge(user)
-    return user
-
-
-def demo_id(username: str) -> int:
-    with transaction() as session:
-        return session.scalars(select(User.id).where(User.username == username)).one()
-
-
 # Each process start of the API: who starts it and a valid intake. A colleague of their own
 # starts each, so the repeats are told apart from every other test's processes.
 STARTS: dict[str, tuple[Role, Callable[[], dict[str, Any]]]] = {
@@ -181,7 +159,7 @@ STARTS: dict[str, tuple[Role, Callable[[], dict[str, Any]]]] = {
         Role.HR,
         lambda: {
             "name": "王小明", "post": "前台客服", "start_date": "2030-03-04",
-            "trainer_id": demo_id("zhangmin"),
+            "trainer_id": user_id("zhangmin"),
         },
     ),
     "resignations": (Role.STAFF, lambda: {"last_working_day": "2030-03-29", "reason": "回老家"}),
@@ -194,10 +172,10 @@ def test_every_process_start_returns_the_first_process_for_a_repeated_key(
     app: FastAPI, path: str
 ) -> None:
     role, intake = STARTS[path]
-    starter = colleague(role)
+    starter_id, starter = new_staff("新同事", role)
     with TestClient(app) as client:
         login = client.post(
-            "/api/v1/auth/token", data={"username": starter.username, "password": DEMO_PASSWORD}
+            "/api/v1/auth/token", data={"username": starter, "password": DEMO_PASSWORD}
         )
         client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
         key = str(uuid.uuid4())
@@ -208,6 +186,6 @@ def test_every_process_start_returns_the_first_process_for_a_repeated_key(
     assert again.json()["process_id"] == first.json()["process_id"]
     with transaction() as session:
         started = session.scalar(
-            select(func.count()).select_from(Process).where(Process.started_by_id == starter.id)
+            select(func.count()).select_from(Process).where(Process.started_by_id == starter_id)
         )
     assert started == 1

@@ -186,8 +186,9 @@ def user_id(username: str) -> int:
         return session.scalars(select(User.id).where(User.username == username)).one()
 
 
-def new_staff(display_name: str) -> tuple[int, str]:
-    """Add (and commit) a front-desk colleague at the demo site; return their id and username."""
+def new_staff(display_name: str, role: Role = Role.STAFF) -> tuple[int, str]:
+    """Add (and commit) a colleague at the demo site who signs in with the demo password (front
+    desk unless `role` says otherwise); return their id and username."""
     username = f"staff-{uuid.uuid4().hex[:8]}"
     with transaction() as session:
         site_id = session.scalars(select(Site.id).where(Site.code == DEMO_SITE_CODE)).one()
@@ -198,7 +199,7 @@ def new_staff(display_name: str) -> tuple[int, str]:
             site_id=site_id,
             email=f"{username}@test.kefu.local",
         )
-        user.roles = [UserRole(role=Role.STAFF)]
+        user.roles = [UserRole(role=role)]
         session.add(user)
         session.flush()
         return user.id, username
