@@ -18,6 +18,9 @@ from tasks.human import AHEAD_RECHECK
 from tests.flows.test_complaint import new_complaint
 from tests.support.factories import complaint_task, person
 
+# Five runs of the minute sweep: one that lands late on a loaded machine leaves time for more.
+LATER_SWEEPS_SECONDS = 300
+
 pytestmark = pytest.mark.e2e
 
 
@@ -74,9 +77,12 @@ def test_work_done_while_prefect_is_down_goes_on_when_it_returns(stack: Stack) -
     # The minute sweep resumes and starts what was missed: run here as the served deployment,
     # unless the scheduled one that fell due during the outage got there first.
     run_sweep(stack)
-    # A restarted run may still be on its way to the pause: the resume is retried by later sweeps.
+    # A restarted run may still be on its way to the pause: the resume is retried by later sweeps
+    # (the scheduled one, every minute), so the wait allows several of them under a busy suite.
     eventually(
-        lambda: staff.ok("GET", f"/tasks/{task['id']}")["resumed"], "the completion to resume"
+        lambda: staff.ok("GET", f"/tasks/{task['id']}")["resumed"],
+        "the completion to resume",
+        LATER_SWEEPS_SECONDS,
     )
     assert staff.ok("GET", f"/processes/{waiting['process_id']}")["state"] == "running"
     staff.open_task(process_id, "complaint.resolution")
